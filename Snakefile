@@ -1,0 +1,27 @@
+# nowrongturns: the geometry of optimization paths (RSI, EB, γ, loLR), after "No Wrong Turns".
+#   snakemake --cores all                      # the embedded default study (config.yaml)
+#   snakemake --cores all --configfile my.yaml # your own study
+# The logic lives in the `nowrongturns` package; the rules only wire files to it.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default study, unless --configfile/--config gave one: Snakemake would
+# otherwise merge a preset into the default studies instead of replacing them.
+if not config:
+
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/reference.smk"
+include: "rules/measure.smk"
+include: "rules/aggregate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

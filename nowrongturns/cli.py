@@ -1,0 +1,76 @@
+"""Command line: inspect a config and run single stages outside Snakemake.
+
+    nowrongturns runs config.yaml                     # list the runs a config expands to
+    nowrongturns reference config.yaml RUN_ID         # the reference pass of one run
+    nowrongturns measure config.yaml RUN_ID SEGMENT   # one replay segment
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_file
+
+
+def _run(pipe, run_id: str):
+    if run_id not in pipe.runs:
+        raise ConfigError(f"unknown run id {run_id!r}; `nowrongturns runs CONFIG` lists them")
+    return pipe.runs[run_id]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="nowrongturns", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("runs", help="validate a config and list its runs")
+    p.add_argument("config")
+    p = sub.add_parser("reference", help="run (or resume) the reference pass of one run")
+    p.add_argument("config")
+    p.add_argument("run_id")
+    p = sub.add_parser("measure", help="replay one segment of one run")
+    p.add_argument("config")
+    p.add_argument("run_id")
+    p.add_argument("segment", type=int)
+    args = parser.parse_args(argv)
+
+    try:
+        pipe = load_file(args.config)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    from .logs import logged
+
+    if args.command == "runs":
+        for name, study in pipe.studies.items():
+            print(f"study {name}: {len(study.runs)} runs")
+            for run_id in study.runs:
+                print(f"  {run_id}  ({study.labels[run_id]}, {len(pipe.segments(run_id))} segments)")
+        return 0
+    try:
+        run = _run(pipe, args.run_id)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run_dir = Path(pipe.results) / "runs" / run.run_id
+    with logged():
+        if args.command == "reference":
+            from .reference import run_reference
+
+            ref = run_dir / "reference"
+            run_reference(run.settings, run.run_id, run_dir, pipe.measure["checkpoint_every"],
+                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet")
+        else:
+            from .replay import run_segment
+
+            start, end = pipe.segments(run.run_id)[args.segment]
+            run_segment(run.settings, run.run_id, run_dir, args.segment, start, end,
+                        run_dir / "reference" / "w_star.pt",
+                        run_dir / "measure" / f"segment_{args.segment}.parquet",
+                        pipe.measure["drift_tolerance"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

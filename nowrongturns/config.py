@@ -1,0 +1,235 @@
+"""Read config.yaml: validate it, expand studies into runs, and name each run by content.
+
+Nothing here imports torch: the Snakefile calls it on every invocation, and a
+no-op rerun must stay fast.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+import yaml
+
+# Which models each dataset can feed. Checked after expansion so that a grid
+# cannot silently produce an impossible run.
+COMPATIBLE = {
+    "digits": {"mlp", "cnn"},
+    "gaussian_regression": {"alm"},
+    "none": {"sinusoidal_mixture", "random_walk"},
+}
+
+# Settings that only matter for some choices; dropped before hashing so that,
+# say, an Adam run does not change identity when `momentum` is edited.
+_ONLY_FOR = {
+    "momentum": lambda r: r["optimizer"] in ("momentum", "nesterov"),
+    "beta1": lambda r: r["optimizer"] in ("adam", "adamw"),
+    "beta2": lambda r: r["optimizer"] in ("adam", "adamw"),
+    "warmup_epochs": lambda r: r["schedule"] == "cosine",
+    "step_epochs": lambda r: r["schedule"] == "step",
+    "step_gamma": lambda r: r["schedule"] == "step",
+    "dataset_size": lambda r: r["dataset"] == "gaussian_regression",
+    "steps_per_epoch": lambda r: r["dataset"] == "none",
+    "batch_size": lambda r: r["dataset"] != "none",
+    "depth": lambda r: r["model"] in ("mlp", "cnn"),
+    "dropout": lambda r: r["model"] in ("mlp", "cnn"),
+    "augment": lambda r: r["dataset"] == "digits",
+    "init_scale": lambda r: r["model"] in ("alm", "sinusoidal_mixture"),
+}
+
+
+_NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale"}
+
+
+class ConfigError(ValueError):
+    """A config problem, with the offending key and value in the message."""
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str  # folder name: <readable-name>-<hash>
+    settings: dict  # every trajectory-defining setting, normalized
+
+    def to_json(self) -> str:
+        return json.dumps(self.settings, sort_keys=True)
+
+
+@dataclass
+class Study:
+    name: str
+    runs: list[str]  # run ids, in grid order
+    labels: dict[str, str]  # run id -> legend label naming the compared setting
+    compare: str | None
+    figures: list[str]
+
+
+@dataclass
+class Pipeline:
+    results: str
+    measure: dict
+    figures: dict
+    runs: dict[str, Run] = field(default_factory=dict)
+    studies: dict[str, Study] = field(default_factory=dict)
+
+    def segments(self, run_id: str) -> list[tuple[int, int]]:
+        """Epoch ranges [start, end) replayed by each measurement job."""
+        return segment_bounds(self.runs[run_id].settings["epochs"], self.measure["checkpoint_every"])
+
+
+def segment_bounds(epochs: int, every: int) -> list[tuple[int, int]]:
+    starts = list(range(0, epochs, every))
+    return [(s, min(s + every, epochs)) for s in starts]
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    text = resources.files("nowrongturns").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _validate(instance, schema_part: dict, where: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema_part)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return
+    key = ".".join(x for x in [where, _where(error.absolute_path)] if x and x != "<top level>")
+    if error.validator == "additionalProperties":
+        message = f"unknown key in {key or 'config'}: {error.message}"
+    elif "propertyNames" in error.schema_path:
+        message = f"unknown key {error.instance!r} in {key}: {error.message}"
+    else:
+        message = f"config key {key or '<top level>'} = {error.instance!r}: {error.message}"
+    raise ConfigError(message)
+
+
+def _sub_schema(name: str) -> dict:
+    full = schema()
+    return {"$defs": full["$defs"], **full["$defs"][name]}
+
+
+def run_defaults() -> dict:
+    props = schema()["$defs"]["run"]["properties"]
+    return {k: v["default"] for k, v in props.items()}
+
+
+def _section_defaults(name: str, given: dict | None) -> dict:
+    props = schema()["$defs"][name]["properties"]
+    out = {k: copy.deepcopy(v["default"]) for k, v in props.items()}
+    out.update(given or {})
+    return out
+
+
+def _expand(overrides) -> list[dict]:
+    """A mapping's list values expand as a grid; a list of mappings joins their grids."""
+    if overrides is None:
+        return [{}]
+    blocks = overrides if isinstance(overrides, list) else [overrides]
+    out = []
+    for block in blocks:
+        keys = list(block)
+        values = [v if isinstance(v, list) else [v] for v in block.values()]
+        out.extend(dict(zip(keys, combo)) for combo in itertools.product(*values))
+    return out
+
+
+def normalize(settings: dict) -> dict:
+    """Drop settings the run cannot use, and make numbers canonical, so equal trajectories hash equally."""
+    out = {}
+    for key, value in sorted(settings.items()):
+        if key in _ONLY_FOR and not _ONLY_FOR[key](settings):
+            continue
+        if key in _NUMBER_KEYS and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # `lr: 1` and `lr: 1.0` are the same run
+        out[key] = value
+    return out
+
+
+def run_hash(settings: dict) -> str:
+    blob = json.dumps(normalize(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def readable_name(s: dict) -> str:
+    parts = [s["dataset"], s["model"], s["optimizer"], f"lr{_fmt(s['lr'])}"]
+    if s["dataset"] != "none":
+        parts.append(f"bs{s['batch_size']}")
+    parts += [f"e{s['epochs']}", f"s{s['seed']}"]
+    return "-".join(parts).replace("_", "")
+
+
+def check_run(settings: dict, where: str) -> None:
+    _validate(settings, _sub_schema("run"), where)
+    dataset, model = settings["dataset"], settings["model"]
+    if model not in COMPATIBLE[dataset]:
+        raise ConfigError(
+            f"config key {where}.model = {model!r}: dataset {dataset!r} takes "
+            f"model {' or '.join(sorted(COMPATIBLE[dataset]))}"
+        )
+
+
+def load(config: dict) -> Pipeline:
+    """Validate a config mapping and expand it into runs and studies."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
+    _validate(config, schema(), "")
+    base_defaults = run_defaults()
+    base_defaults.update(config.get("defaults") or {})
+    pipe = Pipeline(
+        results=config.get("results", "results"),
+        measure=_section_defaults("measure", config.get("measure")),
+        figures=_section_defaults("figures", config.get("figures")),
+    )
+    for name, spec in config["studies"].items():
+        compare = spec.get("compare")
+        study = Study(name, [], {}, compare, list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
+        for i, override in enumerate(_expand(spec.get("overrides"))):
+            settings = {**base_defaults, **spec["base"], **override}
+            check_run(settings, f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base"))
+            if compare is not None and compare not in settings:
+                raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
+            settings = normalize(settings)
+            run = Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
+            pipe.runs[run.run_id] = run
+            if run.run_id not in study.runs:
+                study.runs.append(run.run_id)
+                study.labels[run.run_id] = label_for(settings, compare, override)
+        pipe.studies[name] = study
+    return pipe
+
+
+def label_for(settings: dict, compare: str | None, override: dict) -> str:
+    if compare:
+        return f"{compare}={_fmt(settings.get(compare, 'n/a'))}"
+    if override:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in override.items())
+    return readable_name(settings)
+
+
+def load_file(path: str) -> Pipeline:
+    try:
+        with open(path) as fh:
+            return load(yaml.safe_load(fh))
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file not found: {path}") from err
+
+
+def figure_hash(pipe: Pipeline, study: Study) -> str:
+    """Names a figure folder by everything drawn in it, so a reverted edit finds its old figures."""
+    blob = json.dumps(
+        {"runs": study.runs, "labels": study.labels, "kinds": study.figures, "figures": pipe.figures},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]

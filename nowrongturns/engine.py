@@ -1,0 +1,172 @@
+"""The one training loop that both the reference pass and the replay run.
+
+Sharing it is what makes the replay exact: the measurement only reads w and G
+between backward() and the optimizer step and writes nothing the step uses.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from .flat import FlatParams
+from .optim import build_optimizer, lr_at
+from .seeding import derive_seed
+from .tasks import build_task
+
+log = logging.getLogger("nowrongturns")
+
+
+class Diverged(RuntimeError):
+    """The loss (or the weights) became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("run setting device = 'cuda', but no CUDA device is visible")
+        # Deterministic kernels: the replay must retrace the reference pass.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
+
+
+class Trainer:
+    def __init__(self, settings: dict, run_id: str = ""):
+        self.s, self.run_id = settings, run_id
+        # The thread count changes float summation order, so it is part of the run.
+        torch.set_num_threads(settings["threads"])
+        self.device = resolve_device(settings["device"])
+        self.dtype = getattr(torch, settings["precision"])
+        self.task = build_task(settings, self.device, self.dtype)
+        self.model = self.task.model
+        self.model.train()
+        self.flat = FlatParams(self.model)
+        # Built after the re-seating, so its state refers to the flat views.
+        self.optimizer = build_optimizer(self.flat.params, settings)
+        self.steps_per_epoch = self.task.steps_per_epoch
+        self.epoch = 0  # the next epoch to run
+        self.history: list[dict] = []
+        self.uses_dropout = any(isinstance(m, torch.nn.Dropout) for m in self.model.modules())
+
+    @property
+    def total_steps(self) -> int:
+        return self.s["epochs"] * self.steps_per_epoch
+
+    # -- state -------------------------------------------------------------------------------
+    def param_names(self) -> list[str]:
+        return [n for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def state(self) -> dict:
+        """Everything needed to resume bit for bit."""
+        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "run_id": self.run_id,
+            "settings": self.s,
+            "torch_version": torch.__version__,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": {"step": self.epoch * self.steps_per_epoch},
+            "rng": rng,
+            "history": list(self.history),
+        }
+
+    def load_state(self, state: dict) -> None:
+        # load_state_dict copies into the existing tensors, so the flat views survive.
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = state["epoch"]
+        self.history = list(state["history"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.flat.check_seated()
+
+    def weights_from_state(self, state: dict) -> torch.Tensor:
+        """The flat w of a checkpoint, in the same order as the live flat buffer."""
+        return torch.cat([state["model"][n].reshape(-1) for n in self.param_names()]).to(self.device)
+
+    # -- training ----------------------------------------------------------------------------
+    def run_epoch(self, recorder=None, first_row: int = 0) -> list[float]:
+        """One epoch; returns the minibatch losses (read from the device once, at the end)."""
+        epoch, spe, s = self.epoch, self.steps_per_epoch, self.s
+        plan = self.task.plan(epoch)
+        losses = torch.empty(spe, dtype=torch.float64, device=self.device)
+        for i in range(spe):
+            step = epoch * spe + i
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(s, step, spe)
+            if self.uses_dropout:
+                torch.manual_seed(derive_seed("dropout", s["seed"], epoch, i))
+            self.flat.zero_grad()
+            loss = self.task.loss(plan, i, epoch)
+            loss.backward()
+            if recorder is not None:
+                recorder.before_step(first_row + i, loss)
+            if s["grad_clip"] is not None:
+                torch.nn.utils.clip_grad_norm_(self.flat.params, s["grad_clip"], foreach=True)
+            self.optimizer.step()
+            if recorder is not None:
+                recorder.after_step(first_row + i)
+            losses[i] = loss.detach()
+        values = losses.cpu().tolist()
+        self._check_finite(values)
+        self.epoch += 1
+        return values
+
+    def _check_finite(self, losses: list[float]) -> None:
+        for i, value in enumerate(losses):
+            if not math.isfinite(value):
+                step = self.epoch * self.steps_per_epoch + i
+                raise Diverged(
+                    f"run {self.run_id}: diverged at epoch {self.epoch} step {step} "
+                    f"(step {i} of the epoch): loss = {value}"
+                )
+        if not bool(torch.isfinite(self.flat.data).all()):
+            step = (self.epoch + 1) * self.steps_per_epoch - 1
+            raise Diverged(f"run {self.run_id}: diverged at epoch {self.epoch} step {step}: weights not finite")
+
+    def train(self, end_epoch: int, recorder=None, evaluate: bool = False, on_epoch_end=None) -> None:
+        """Run epochs self.epoch..end_epoch-1, logging progress once per epoch."""
+        start_epoch = self.epoch
+        t0 = time.perf_counter()
+        while self.epoch < end_epoch:
+            epoch = self.epoch
+            losses = self.run_epoch(recorder, first_row=(epoch - start_epoch) * self.steps_per_epoch)
+            record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
+                      "lr": lr_at(self.s, (epoch + 1) * self.steps_per_epoch - 1, self.steps_per_epoch)}
+            if evaluate:
+                record.update(self.task.evaluate())
+            self.history.append(record)
+            done = self.epoch - start_epoch
+            elapsed = time.perf_counter() - t0
+            rate = done * self.steps_per_epoch / elapsed if elapsed > 0 else float("inf")
+            eta = (end_epoch - self.epoch) * self.steps_per_epoch / rate if rate else float("nan")
+            extra = " ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "train_loss", "lr"))
+            log.info(
+                "epoch %d/%d step %d/%d loss %.4g %s| %.1f steps/s eta %.1fs | device %s",
+                epoch + 1, self.s["epochs"], self.epoch * self.steps_per_epoch, self.total_steps,
+                record["train_loss"], extra + " " if extra else "", rate, eta, device_name(self.device),
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(self)

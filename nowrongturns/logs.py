@@ -1,0 +1,32 @@
+"""Route the package's progress messages to a rule's log file (and stderr)."""
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+@contextmanager
+def logged(path=None):
+    """Log to `path` (if given) and stderr; a failure is logged with its traceback, then re-raised."""
+    logger = logging.getLogger("nowrongturns")
+    logger.setLevel(logging.INFO)
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter(FORMAT))
+        logger.addHandler(h)
+    try:
+        yield logger
+    except Exception as err:
+        logger.error("%s: %s", type(err).__name__, err, exc_info=not isinstance(err, (RuntimeError, ValueError)))
+        raise
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()

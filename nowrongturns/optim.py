@@ -1,0 +1,38 @@
+"""Optimizers and learning-rate schedules; the lr is a pure function of the global step."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def build_optimizer(params, s: dict) -> torch.optim.Optimizer:
+    name, lr, wd = s["optimizer"], s["lr"], s["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=s["momentum"], nesterov=name == "nesterov", weight_decay=wd)
+    betas = (s["beta1"], s["beta2"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_at(s: dict, step: int, steps_per_epoch: int) -> float:
+    """The learning rate in force at global step `step` (0-based)."""
+    base = s["lr"]
+    schedule = s["schedule"]
+    if schedule == "constant":
+        return base
+    if schedule == "step":
+        return base * s["step_gamma"] ** (step // steps_per_epoch // s["step_epochs"])
+    if schedule == "cosine":
+        warm = s["warmup_epochs"] * steps_per_epoch
+        if step < warm:
+            return base * (step + 1) / warm
+        total = s["epochs"] * steps_per_epoch
+        progress = (step - warm) / max(1, total - warm)
+        return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown schedule {schedule!r}")

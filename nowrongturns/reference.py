@@ -1,0 +1,101 @@
+"""The reference pass: train once from the seeded w0, keep checkpoints, publish w0 and w* = w_T.
+
+Resume: a pass killed at any point and started again continues from its latest
+checkpoint, and its w* is bitwise identical to an uninterrupted run on CPU.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .engine import Trainer, device_name
+from .io import atomic_path, write_parquet
+
+log = logging.getLogger("nowrongturns")
+
+
+def checkpoint_epochs(epochs: int, every: int) -> list[int]:
+    """Epochs at which a checkpoint is kept: 0 (w0), every `every` epochs, and the last (w*)."""
+    return sorted({0, epochs, *range(every, epochs, every)})
+
+
+def checkpoint_dir(run_dir) -> Path:
+    return Path(run_dir) / "reference" / "checkpoints"
+
+
+def checkpoint_path(run_dir, epoch: int) -> Path:
+    return checkpoint_dir(run_dir) / f"epoch_{epoch:04d}.pt"
+
+
+def save_checkpoint(trainer: Trainer, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(trainer.state(), tmp)
+
+
+def load_checkpoint(path: Path, run_id: str) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"missing checkpoint {path}: rerun the reference pass (snakemake -R reference)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["run_id"] != run_id or state["torch_version"] != torch.__version__:
+        raise RuntimeError(
+            f"checkpoint {path} belongs to run {state['run_id']} (torch {state['torch_version']}), "
+            f"not to run {run_id} (torch {torch.__version__}); delete it to recompute"
+        )
+    return state
+
+
+def existing_checkpoints(run_dir) -> dict[int, Path]:
+    found = {}
+    for path in checkpoint_dir(run_dir).glob("epoch_*.pt"):
+        found[int(path.stem.split("_")[1])] = path
+    return found
+
+
+def resume_point(needed: list[int], existing: dict[int, Path]) -> int | None:
+    """Latest checkpoint at or before the first missing one; None means start from w0."""
+    missing = [e for e in needed if e not in existing]
+    if not missing:
+        return needed[-1]
+    candidates = [e for e in existing if e <= missing[0]]
+    return max(candidates) if candidates else None
+
+
+def save_weights(trainer: Trainer, path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"run_id": trainer.run_id, "epoch": trainer.epoch, "w": trainer.flat.data.detach().cpu().clone()}, tmp)
+
+
+def load_weights(path) -> torch.Tensor:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"missing weights file {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)["w"]
+
+
+def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
+                  w0_path, w_star_path, history_path) -> None:
+    epochs = settings["epochs"]
+    needed = checkpoint_epochs(epochs, checkpoint_every)
+    trainer = Trainer(settings, run_id)
+    log.info("reference pass for %s on %s: %d epochs x %d steps, %d trainable parameters",
+             run_id, device_name(trainer.device), epochs, trainer.steps_per_epoch, trainer.flat.numel)
+    start = resume_point(needed, existing_checkpoints(run_dir))
+    if start is None:
+        save_checkpoint(trainer, checkpoint_path(run_dir, 0))
+    else:
+        trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
+        log.info("resuming from the checkpoint of epoch %d", start)
+
+    def keep(t: Trainer) -> None:
+        if t.epoch in needed:
+            save_checkpoint(t, checkpoint_path(run_dir, t.epoch))
+
+    trainer.train(epochs, evaluate=True, on_epoch_end=keep)
+    w0_flat = trainer.weights_from_state(load_checkpoint(checkpoint_path(run_dir, 0), run_id)).cpu()
+    with atomic_path(w0_path) as tmp:
+        torch.save({"run_id": run_id, "epoch": 0, "w": w0_flat}, tmp)
+    save_weights(trainer, w_star_path)
+    write_parquet(pd.DataFrame(trainer.history).assign(run_id=run_id), history_path)
+    log.info("w* written: ‖w* − w0‖ = %.6g", float((trainer.flat.data.cpu().double() - w0_flat.double()).norm()))

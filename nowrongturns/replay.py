@@ -1,0 +1,67 @@
+"""The measurement pass over one segment [start, end) of epochs, started from the reference checkpoint.
+
+At the segment's end the replayed weights are compared with the reference
+checkpoint there: drift = ‖w_replay − w_ref‖ / ‖w_ref − w_start‖. On CPU it is 0.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from .engine import Trainer, device_name
+from .geometry import GeometryRecorder, step_table
+from .io import write_parquet
+from .optim import lr_at
+from .reference import checkpoint_path, load_checkpoint, load_weights
+
+log = logging.getLogger("nowrongturns")
+
+
+class DriftError(RuntimeError):
+    """The replay left the reference trajectory by more than the tolerance."""
+
+
+def relative_drift(w_replay: torch.Tensor, w_ref: torch.Tensor, w_start: torch.Tensor) -> float:
+    w_replay, w_ref, w_start = (t.double() for t in (w_replay, w_ref, w_start))
+    num = float((w_replay - w_ref).norm())
+    den = float((w_ref - w_start).norm())
+    if num == 0.0:
+        return 0.0
+    return num / den if den > 0 else float("inf")
+
+
+def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+                w_star_path, out_path, tolerance: float = 0.0) -> dict:
+    trainer = Trainer(settings, run_id)
+    trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
+    w_start = trainer.flat.data.detach().clone()
+    w_star = load_weights(w_star_path)
+    spe = trainer.steps_per_epoch
+    n = (end - start) * spe
+    log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s",
+             run_id, segment, start, end - 1, n, device_name(trainer.device))
+    recorder = GeometryRecorder(trainer.flat, w_star, n, settings["weight_decay"])
+    trainer.train(end, recorder=recorder)
+
+    ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
+    drift = relative_drift(trainer.flat.data, trainer.weights_from_state(ref_state), w_start)
+    buffer_diff = max(
+        (float((b.detach().cpu().double() - ref_state["model"][name].double()).abs().max())
+         for name, b in trainer.model.named_buffers() if b.is_floating_point()),
+        default=0.0,
+    )
+    info = {"run_id": run_id, "segment": segment, "start_epoch": start, "end_epoch": end,
+            "drift": drift, "buffer_max_abs_diff": buffer_diff, "device": device_name(trainer.device)}
+    log.info("segment %d drift %.3e (buffers max |diff| %.3e), tolerance %g", segment, drift, buffer_diff, tolerance)
+    if drift > tolerance:
+        raise DriftError(
+            f"run {run_id} segment {segment} (epochs {start}-{end - 1}): replay drift {drift:.3e} "
+            f"exceeds drift_tolerance {tolerance:g}"
+        )
+    steps = np.arange(start * spe, end * spe)
+    table = step_table(run_id, steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps],
+                       recorder.read(), recorder.columns)
+    write_parquet(table, out_path, metadata={"drift": info})
+    return info

@@ -1,0 +1,69 @@
+"""Gather segment tables, per-epoch statistics and the loLR table. No torch: these jobs start fast."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .io import read_parquet_metadata, write_json, write_parquet
+
+EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
+QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
+
+
+def gather(segment_paths: list[str], steps_path, drift_path) -> pd.DataFrame:
+    """Concatenate the segments in step order and collect their drift records."""
+    tables, drifts = [], []
+    for path in segment_paths:
+        tables.append(pd.read_parquet(path))
+        drifts.append(read_parquet_metadata(path)["drift"])
+    steps = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
+    expected = np.arange(steps["step"].iloc[0], steps["step"].iloc[0] + len(steps))
+    if not np.array_equal(steps["step"].to_numpy(), expected):
+        raise ValueError(f"segments {segment_paths} do not tile the steps without gaps or overlaps")
+    write_parquet(steps, steps_path)
+    drifts.sort(key=lambda d: d["segment"])
+    write_json({"segments": drifts, "max_drift": max(d["drift"] for d in drifts)}, drift_path)
+    return steps
+
+
+def epoch_stats(steps: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, min, max and 5/50/95% quantiles of each metric per epoch; the final epoch is flagged."""
+    rows = []
+    last = int(steps["epoch"].max())
+    for (run_id, epoch), g in steps.groupby(["run_id", "epoch"], sort=True):
+        row = {"run_id": run_id, "epoch": int(epoch), "n_steps": len(g), "final_epoch": int(epoch) == last,
+               "lr_mean": float(g["lr"].mean()), "loss_mean": float(g["loss"].mean()),
+               "frac_gamma_neg": float((g["gamma"] < 0).mean())}
+        for m in EPOCH_METRICS:
+            v = g[m].to_numpy(dtype=np.float64)
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                v = np.array([np.nan])
+            row.update({
+                f"{m}_mean": float(np.mean(v)),
+                f"{m}_std": float(np.std(v, ddof=1)) if v.size > 1 else 0.0,
+                f"{m}_min": float(np.min(v)),
+                f"{m}_max": float(np.max(v)),
+            })
+            row.update({f"{m}_{name}": float(np.quantile(v, q)) for name, q in QUANTILES.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def lolr_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """loLR per epoch (mean and median of the per-step values) beside the lr actually used."""
+    last = int(steps["epoch"].max())
+    g = steps.groupby(["run_id", "epoch"], sort=True)
+    out = g.agg(lr=("lr", "mean"), lolr_mean=("lolr", "mean"), lolr_median=("lolr", "median")).reset_index()
+    out.insert(2, "final_epoch", out["epoch"] == last)
+    out["ratio_mean"] = out["lolr_mean"] / out["lr"]
+    out["ratio_median"] = out["lolr_median"] / out["lr"]
+    return out
+
+
+def write_epoch_stats(steps_path, out_path) -> None:
+    write_parquet(epoch_stats(pd.read_parquet(steps_path)), out_path)
+
+
+def write_lolr(steps_path, out_path) -> None:
+    write_parquet(lolr_table(pd.read_parquet(steps_path)), out_path)

@@ -1,0 +1,150 @@
+"""A task binds one run's data, model and loss: what a training step needs, and nothing more."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import data, models
+from .seeding import derive_seed, generator
+
+CROP_PAD = 1  # pixels of padding for the random crop of 8x8 digits
+
+
+class Task:
+    model: nn.Module
+    steps_per_epoch: int
+
+    def __init__(self, settings: dict, device: torch.device, dtype: torch.dtype):
+        self.s, self.device, self.dtype = settings, device, dtype
+        self.seed = settings["seed"]
+
+    def plan(self, epoch: int):
+        """Whatever the epoch's steps need, computed once per epoch and moved to the device once."""
+        return None
+
+    def loss(self, plan, step_in_epoch: int, epoch: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Validation metrics at the current weights (one host sync per call)."""
+        return {}
+
+
+class DigitsTask(Task):
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        image = settings["model"] == "cnn" or settings["augment"]
+        self.arrays = data.load_digits(device, dtype, image=image)
+        self.batch = settings["batch_size"]
+        self.steps_per_epoch = data.steps_per_epoch(self.arrays.n_train, self.batch)
+        torch.manual_seed(derive_seed("init", self.seed))
+        if settings["model"] == "cnn":
+            self.model = models.SmallCNN(settings["width"], settings["depth"], 10, settings["dropout"])
+        else:
+            self.model = models.MLP(64, settings["width"], settings["depth"], 10, settings["dropout"])
+        self.model.to(device, dtype)
+
+    def plan(self, epoch):
+        order = data.epoch_order(self.arrays.n_train, self.seed, epoch)
+        offsets = None
+        if self.s["augment"]:
+            offsets = data.crop_offsets(self.seed, epoch, self.steps_per_epoch, self.batch, CROP_PAD).to(self.device)
+        return order.to(self.device), offsets
+
+    def loss(self, plan, i, epoch):
+        order, offsets = plan
+        idx = order[i * self.batch:(i + 1) * self.batch]
+        x, y = self.arrays.x_train[idx], self.arrays.y_train[idx]
+        if offsets is not None:
+            x = data.random_crop(x, offsets[i], CROP_PAD)
+            if self.s["model"] == "mlp":
+                x = x.flatten(1)
+        return F.cross_entropy(self.model(x), y)
+
+    @torch.no_grad()
+    def evaluate(self):
+        was_training = self.model.training
+        self.model.eval()
+        x, y = self.arrays.x_val, self.arrays.y_val
+        if self.s["model"] == "mlp":
+            x = x.flatten(1)
+        logits = self.model(x)
+        out = {
+            "val_loss": F.cross_entropy(logits, y).item(),
+            "val_acc": (logits.argmax(1) == y).double().mean().item(),
+        }
+        self.model.train(was_training)
+        return out
+
+
+class ALMTask(Task):
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        self.arrays = data.load_gaussian_regression(settings["dataset_size"], settings["width"], device, dtype)
+        self.batch = settings["batch_size"]
+        self.steps_per_epoch = data.steps_per_epoch(self.arrays.n_train, self.batch)
+        gen = generator("init", self.seed)
+        self.model = models.VectorObjective(settings["width"], settings["init_scale"], gen).to(device, dtype)
+
+    def plan(self, epoch):
+        return data.epoch_order(self.arrays.n_train, self.seed, epoch).to(self.device)
+
+    def loss(self, order, i, epoch):
+        idx = order[i * self.batch:(i + 1) * self.batch]
+        return models.alm_loss(self.model.w, self.arrays.x_train[idx], self.arrays.y_train[idx])
+
+    @torch.no_grad()
+    def evaluate(self):
+        return {"full_loss": models.alm_loss(self.model.w, self.arrays.x_train, self.arrays.y_train).item()}
+
+
+class SinusoidalMixtureTask(Task):
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        self.steps_per_epoch = settings["steps_per_epoch"]
+        gen = generator("sinusoidal_mixture", data.SYNTHETIC_DATA_SEED, settings["width"])
+        self.a = torch.randn(settings["width"], generator=gen, dtype=torch.float64).to(device, dtype)
+        self.model = models.VectorObjective(settings["width"], settings["init_scale"], generator("init", self.seed))
+        self.model.to(device, dtype)
+
+    def loss(self, plan, i, epoch):
+        return models.sinusoidal_mixture_loss(self.model.w, self.a)
+
+    @torch.no_grad()
+    def evaluate(self):
+        return {"full_loss": models.sinusoidal_mixture_loss(self.model.w, self.a).item()}
+
+
+class RandomWalkTask(Task):
+    """Null model of Section 6: x_{t+1} = x_t − lr·ξ_t with ξ_t ~ N(0, I/d), starting at 0."""
+
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        self.steps_per_epoch = settings["steps_per_epoch"]
+        self.dim = settings["width"]
+        self.model = models.VectorObjective(self.dim, 0.0, generator("init", self.seed)).to(device, dtype)
+
+    def plan(self, epoch):
+        steps = [
+            torch.randn(self.dim, generator=generator("walk", self.seed, epoch, i), dtype=torch.float64)
+            for i in range(self.steps_per_epoch)
+        ]
+        return (torch.stack(steps) / self.dim**0.5).to(self.device, self.dtype)
+
+    def loss(self, xis, i, epoch):
+        return models.random_walk_loss(self.model.w, xis[i])
+
+
+_TASKS = {
+    "mlp": DigitsTask,
+    "cnn": DigitsTask,
+    "alm": ALMTask,
+    "sinusoidal_mixture": SinusoidalMixtureTask,
+    "random_walk": RandomWalkTask,
+}
+
+
+def build_task(settings: dict, device: torch.device, dtype: torch.dtype) -> Task:
+    return _TASKS[settings["model"]](settings, device, dtype)

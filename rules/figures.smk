@@ -1,0 +1,23 @@
+rule figure:
+    """One figure of one study; its folder is named by everything drawn in it."""
+    input:
+        figure_tables,
+    output:
+        multiext(f"{RESULTS}/figures/{{study}}-{{fighash}}/{{kind}}", *[f".{fmt}" for fmt in FORMATS]),
+    params:
+        runs=figure_runs,
+        compare=lambda w: PIPE.studies[w.study].compare,
+        drop_final_epoch=PIPE.figures["drop_final_epoch"],
+        formats=FORMATS,
+        dpi=PIPE.figures["dpi"],
+    log:
+        f"{RESULTS}/figures/logs/{{study}}-{{fighash}}-{{kind}}.log",
+    benchmark:
+        f"{RESULTS}/figures/benchmarks/{{study}}-{{fighash}}-{{kind}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/nowrongturns.yaml"
+    script:
+        "../scripts/figure.py"

@@ -1,0 +1,30 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings(**overrides) -> dict:
+    """A complete, normalized-ready run setting (schema defaults + overrides)."""
+    from nowrongturns.config import run_defaults
+
+    s = run_defaults()
+    s.update(overrides)
+    return s
+
+
+@pytest.fixture
+def make_settings():
+    return settings
+
+
+def run_cli(*args, cwd, check=True, **kw):
+    """Run `python -m nowrongturns ...` in a fresh process, as a user or a cluster job would."""
+    proc = subprocess.run([sys.executable, "-m", "nowrongturns", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nowrongturns {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc

@@ -1,0 +1,90 @@
+"""Config validation, grid expansion and content-addressed run names."""
+import copy
+
+import pytest
+import yaml
+
+from nowrongturns.config import ConfigError, load, load_file, run_hash
+
+from .conftest import ROOT
+
+
+def _cfg(**study):
+    base = {"studies": {"s": {"base": {"model": "mlp"}, **study}}}
+    return base
+
+
+def test_default_config_expands_to_the_documented_studies():
+    pipe = load_file(ROOT / "config.yaml")
+    assert set(pipe.studies) == {"optimizers", "seeds", "cnn", "counterexamples", "random_walk"}
+    assert len(pipe.studies["seeds"].runs) == 3
+    # The seed-0 momentum run is shared between two studies: one folder, trained once.
+    shared = set(pipe.studies["seeds"].runs) & set(pipe.studies["optimizers"].runs)
+    assert len(shared) == 1
+    assert len(pipe.runs) == 9
+
+
+def test_grid_and_joined_grids():
+    pipe = load(_cfg(overrides=[{"optimizer": ["sgd", "momentum"], "lr": [0.1, 0.01]}, {"optimizer": "adam"}]))
+    assert len(pipe.studies["s"].runs) == 5
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda c: c.update(bogus=1), ["unknown key", "bogus"]),
+        (lambda c: c["studies"]["s"]["base"].update(lr="fast"), ["studies.s.base.lr", "'fast'"]),
+        (lambda c: c["studies"]["s"]["base"].update(lr=-1), ["studies.s.base.lr", "-1"]),
+        (lambda c: c["studies"]["s"]["base"].update(epochs=0), ["studies.s.base.epochs", "0"]),
+        (lambda c: c["studies"]["s"]["base"].update(optimizer="sgdd"), ["optimizer", "'sgdd'"]),
+        (lambda c: c["studies"]["s"]["base"].update(model="resnet9000"), ["model", "'resnet9000'"]),
+        (lambda c: c["studies"]["s"]["base"].update(dataset="mnist"), ["dataset", "'mnist'"]),
+        (lambda c: c["studies"]["s"].update(overrides={"lrr": [1, 2]}), ["unknown key", "lrr"]),
+        (lambda c: c["studies"]["s"].update(overrides={"optimizer": ["sgd", "rmsprop"]}), ["optimizer", "rmsprop"]),
+        (lambda c: c["studies"]["s"]["base"].update(model="alm"), ["model", "'alm'", "digits"]),
+        (lambda c: c.update(measure={"checkpoint_every": 0}), ["measure.checkpoint_every", "0"]),
+        (lambda c: c["studies"]["s"].update(compare="colour"), ["compare", "colour"]),
+    ],
+)
+def test_bad_config_names_key_and_value(mutate, words):
+    cfg = _cfg()
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        load(cfg)
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+def test_missing_config_file_names_path(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_file(tmp_path / "nope.yaml")
+
+
+def test_hash_ignores_unused_settings_and_number_spelling():
+    pipe = load(_cfg(overrides={"optimizer": "adam", "momentum": [0.5, 0.9], "lr": [1, 1.0]}))
+    assert len(pipe.studies["s"].runs) == 1  # momentum is unused by Adam; 1 == 1.0
+    a = load(_cfg(overrides={"optimizer": "momentum", "momentum": [0.5, 0.9]}))
+    assert len(a.studies["s"].runs) == 2
+
+
+def test_run_id_is_stable_and_readable():
+    pipe = load(_cfg())
+    (run_id,) = pipe.runs
+    assert run_id.startswith("digits-mlp-sgd-lr0.05-bs64-e20-s0-")
+    assert run_id.endswith(run_hash(pipe.runs[run_id].settings))
+    assert load(copy.deepcopy(_cfg())).runs.keys() == pipe.runs.keys()
+
+
+def test_defaults_apply_to_every_study():
+    cfg = _cfg()
+    cfg["defaults"] = {"epochs": 3}
+    pipe = load(cfg)
+    assert all(r.settings["epochs"] == 3 for r in pipe.runs.values())
+
+
+def test_every_schema_key_is_documented_in_default_config():
+    from nowrongturns.config import schema
+
+    text = (ROOT / "config.yaml").read_text()
+    documented = yaml.safe_load(text)["defaults"]
+    assert set(documented) == set(schema()["$defs"]["run"]["properties"])

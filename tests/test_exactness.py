@@ -1,0 +1,115 @@
+"""Exact replay on CPU: separate processes agree bitwise, replay drift is 0, kill-and-resume is exact."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from nowrongturns.config import load_file
+
+from .conftest import ROOT, run_cli
+
+# BatchNorm buffers, dropout, random crops, momentum, weight decay and a cosine schedule:
+# every source of state and randomness the protocol has to carry.
+CNN = {"model": "cnn", "width": 4, "depth": 2, "dropout": 0.1, "augment": True, "optimizer": "momentum",
+       "lr": 0.05, "weight_decay": 5e-4, "schedule": "cosine", "warmup_epochs": 1, "batch_size": 32}
+
+
+def _config(tmp_path, name, epochs, every, results="results"):
+    cfg = {"results": results, "measure": {"checkpoint_every": every},
+           "studies": {"s": {"base": {**CNN, "epochs": epochs}}}}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    (run_id,) = load_file(path).runs
+    return path, run_id
+
+
+def _w_star(tmp_path, results, run_id):
+    return torch.load(tmp_path / results / "runs" / run_id / "reference" / "w_star.pt")["w"]
+
+
+def test_two_processes_give_bitwise_equal_w_star_and_replay_drift_is_zero(tmp_path):
+    cfg_a, run_id = _config(tmp_path, "a.yaml", epochs=4, every=2, results="results_a")
+    cfg_b, _ = _config(tmp_path, "b.yaml", epochs=4, every=2, results="results_b")
+    run_cli("reference", cfg_a, run_id, cwd=tmp_path)
+    run_cli("reference", cfg_b, run_id, cwd=tmp_path)
+    a, b = _w_star(tmp_path, "results_a", run_id), _w_star(tmp_path, "results_b", run_id)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, torch.load(tmp_path / "results_a/runs" / run_id / "reference/w0.pt")["w"])
+
+    import pyarrow.parquet as pq
+
+    for segment in (0, 1):
+        run_cli("measure", cfg_a, run_id, segment, cwd=tmp_path)
+        path = tmp_path / "results_a/runs" / run_id / "measure" / f"segment_{segment}.parquet"
+        drift = json.loads(pq.read_schema(path).metadata[b"drift"])
+        assert drift["drift"] == 0.0
+        assert drift["buffer_max_abs_diff"] == 0.0  # BatchNorm statistics replay exactly too
+        assert pq.read_table(path).num_rows == 2 * drift_steps_per_epoch(cfg_a, run_id)
+
+
+def drift_steps_per_epoch(cfg, run_id):
+    from nowrongturns.data import steps_per_epoch
+
+    return steps_per_epoch(1437, load_file(cfg).runs[run_id].settings["batch_size"])
+
+
+def test_drift_above_tolerance_fails_naming_run_and_segment(tmp_path):
+    cfg, run_id = _config(tmp_path, "c.yaml", epochs=2, every=1)
+    run_cli("reference", cfg, run_id, cwd=tmp_path)
+    # Corrupt the reference checkpoint at the segment's end: the replay no longer matches it.
+    ckpt = tmp_path / "results/runs" / run_id / "reference/checkpoints/epoch_0002.pt"
+    state = torch.load(ckpt, weights_only=False)
+    first = next(k for k in state["model"] if k.endswith("weight"))
+    state["model"][first] += 1e-3
+    torch.save(state, ckpt)
+    proc = run_cli("measure", cfg, run_id, 1, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"run {run_id} segment 1 (epochs 1-1): replay drift" in proc.stderr
+    assert "exceeds drift_tolerance 0" in proc.stderr
+    assert not (tmp_path / "results/runs" / run_id / "measure/segment_1.parquet").exists()
+
+
+def test_kill_and_resume_gives_bitwise_equal_w_star(tmp_path):
+    epochs = 40
+    cfg, run_id = _config(tmp_path, "k.yaml", epochs=epochs, every=2, results="killed")
+    cfg_full, _ = _config(tmp_path, "f.yaml", epochs=epochs, every=2, results="full")
+    ckpts = tmp_path / "killed/runs" / run_id / "reference/checkpoints"
+    proc = subprocess.Popen([sys.executable, "-m", "nowrongturns", "reference", str(cfg), run_id], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (ckpts / "epoch_0004.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "reference pass ended before it could be killed"
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed/runs" / run_id / "reference/w_star.pt").exists()
+    killed_at = max(int(p.stem.split("_")[1]) for p in ckpts.glob("epoch_*.pt"))
+    assert 4 <= killed_at < epochs
+    assert not list(ckpts.glob("*.tmp"))  # nothing half-written survives as a checkpoint
+
+    resumed = run_cli("reference", cfg, run_id, cwd=tmp_path)
+    assert f"resuming from the checkpoint of epoch {killed_at}" in resumed.stderr
+    run_cli("reference", cfg_full, run_id, cwd=tmp_path)
+    assert torch.equal(_w_star(tmp_path, "killed", run_id), _w_star(tmp_path, "full", run_id))
+
+
+def test_unknown_run_id_is_an_error(tmp_path):
+    proc = run_cli("reference", ROOT / "config.yaml", "no-such-run", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "unknown run id 'no-such-run'" in proc.stderr
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 1e3), ("momentum", 1e3), ("adam", 1e37)])
+def test_divergence_names_epoch_and_step(make_settings, optimizer, lr):
+    from nowrongturns.engine import Diverged, Trainer
+
+    # SM with a huge step: |w| grows until the float32 loss overflows.
+    s = make_settings(dataset="none", model="sinusoidal_mixture", width=20, optimizer=optimizer, lr=lr,
+                      steps_per_epoch=50, epochs=3)
+    with pytest.raises(Diverged, match=r"^run boom: diverged at epoch 0 step \d+ \(step \d+ of the epoch\)"):
+        Trainer(s, "boom").train(3)

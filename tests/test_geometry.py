@@ -1,0 +1,94 @@
+"""The per-step geometry against closed forms."""
+import numpy as np
+import pytest
+import torch
+
+from nowrongturns.flat import FlatParams
+from nowrongturns.geometry import GeometryRecorder, metrics, step_table
+
+
+def _vector(values, dtype=torch.float64):
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.as_tensor(values, dtype=dtype).clone())
+    return model
+
+
+def _record(model, w_star, loss_fn, lr=0.1, weight_decay=0.0):
+    """One SGD step with the recorder around it, as the engine does."""
+    flat = FlatParams(model)
+    opt = torch.optim.SGD(flat.params, lr=lr)
+    rec = GeometryRecorder(flat, torch.as_tensor(w_star), 1, weight_decay)
+    flat.zero_grad()
+    loss = loss_fn(model.w)
+    loss.backward()
+    rec.before_step(0, loss)
+    opt.step()
+    rec.after_step(0)
+    df = step_table("r", [0], [0], [lr], rec.read(), rec.columns)
+    return df.iloc[0]
+
+
+def test_isotropic_quadratic_gives_ones():
+    # f(w) = ½‖w − c‖², w* = c: G = d, so RSI = EB = γ = loLR = 1.
+    rng = np.random.default_rng(0)
+    c, w0 = rng.normal(size=50), rng.normal(size=50)
+    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), lr=0.1)
+    for col in ("rsi", "eb", "gamma", "lolr"):
+        assert row[col] == pytest.approx(1.0, rel=1e-13), col
+    d = np.linalg.norm(w0 - c)
+    assert row["d_norm"] == pytest.approx(d, rel=1e-13)
+    # SGD update u = −0.1·G = −0.1·d: ‖u‖ = 0.1‖d‖, u·d = −0.1‖d‖², cos(−u, d) = 1.
+    assert row["u_norm"] == pytest.approx(0.1 * d, rel=1e-13)
+    assert row["u_dot_d"] == pytest.approx(-0.1 * d**2, rel=1e-13)
+    assert row["cos_u_d"] == pytest.approx(1.0, rel=1e-13)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_anisotropic_quadratic_matches_closed_form(seed):
+    # f(w) = ½ Σ λ_i (w_i − c_i)²: G = Λd, RSI = Σλd²/‖d‖², EB = ‖Λd‖/‖d‖, loLR = Σλd²/‖Λd‖².
+    rng = np.random.default_rng(seed)
+    lam = rng.uniform(0.01, 10.0, size=40)
+    c, w0 = rng.normal(size=40), rng.normal(size=40)
+    d = w0 - c
+    row = _record(_vector(w0), c, lambda w: 0.5 * (torch.as_tensor(lam) * (w - torch.as_tensor(c)).square()).sum())
+    num, dd, gg = np.sum(lam * d * d), np.sum(d * d), np.sum((lam * d) ** 2)
+    expected = {"rsi": num / dd, "eb": np.sqrt(gg / dd), "gamma": num / np.sqrt(gg * dd), "lolr": num / gg,
+                "g_dot_d": num, "g_norm": np.sqrt(gg)}
+    for col, value in expected.items():
+        assert row[col] == pytest.approx(value, rel=1e-12), col
+    assert row["lolr"] == pytest.approx(row["rsi"] / row["eb"] ** 2, rel=1e-12)
+    assert row["gamma"] == pytest.approx(row["rsi"] / row["eb"], rel=1e-12)
+
+
+def test_weight_decay_columns_use_g_plus_lambda_w():
+    rng = np.random.default_rng(4)
+    lam_wd = 0.01
+    c, w0 = rng.normal(size=30), rng.normal(size=30)
+    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), weight_decay=lam_wd)
+    g = (w0 - c) + lam_wd * w0
+    d = w0 - c
+    assert row["wd_g_dot_d"] == pytest.approx(g @ d, rel=1e-13)
+    assert row["wd_g_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-13)
+    assert row["wd_gamma"] == pytest.approx(g @ d / (np.linalg.norm(g) * np.linalg.norm(d)), rel=1e-13)
+    assert row["gamma"] == pytest.approx(1.0, rel=1e-13)  # the plain columns stay on G alone
+
+
+def test_distance_near_w_star_has_float64_accuracy():
+    # ‖d‖ ~ 1e-7 ‖w‖ with float32 weights: the expansion ‖w‖² − 2w·w* + ‖w*‖² is useless
+    # here, the direct float64 difference is exact up to float64 rounding.
+    rng = np.random.default_rng(5)
+    w_star = rng.normal(size=200_000).astype(np.float32)
+    w = (w_star.astype(np.float64) * (1 + 1e-7 * rng.normal(size=w_star.size))).astype(np.float32)
+    exact = np.sqrt(np.sum((w.astype(np.float64) - w_star.astype(np.float64)) ** 2))
+    assert 1e-8 < exact / np.linalg.norm(w_star) < 1e-6
+    row = _record(_vector(w, torch.float32), w_star, lambda v: v.sum())
+    assert row["d_norm"] == pytest.approx(exact, rel=1e-12)
+    w32, s32 = torch.as_tensor(w), torch.as_tensor(w_star)
+    expanded = float((w32 @ w32 - 2 * (w32 @ s32) + s32 @ s32).abs().sqrt())
+    assert abs(expanded - exact) / exact >= 0.5  # why the expansion is forbidden
+
+
+def test_metrics_of_zero_gradient_are_nan_not_errors():
+    m = metrics([0.0], [0.0], [1.0])
+    assert m["rsi"][0] == 0.0 and m["eb"][0] == 0.0
+    assert np.isnan(m["gamma"][0]) and np.isnan(m["lolr"][0])

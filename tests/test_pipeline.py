@@ -1,0 +1,183 @@
+"""The whole default study through Snakemake, reduced, in a temporary folder.
+
+Checks every table's columns and finiteness, the figures, the four caching
+behaviours (from Snakemake's dry-run job list), bad input and lint.
+"""
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nowrongturns.config import load
+from nowrongturns.stats import EPOCH_METRICS
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+SNAKEFILE = ROOT / "Snakefile"
+STEP_COLUMNS = ["run_id", "epoch", "step", "lr", "loss", "g_dot_d", "g_norm", "d_norm", "rsi", "eb", "gamma",
+                "lolr", "u_norm", "u_dot_d", "cos_u_d"]
+WD_COLUMNS = ["wd_g_dot_d", "wd_g_norm", "wd_rsi", "wd_eb", "wd_gamma", "wd_lolr"]
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def planned_jobs(workdir) -> dict:
+    """Snakemake's dry-run job list as {rule: count}; empty when nothing is to be done."""
+    out = snakemake(workdir, "--dry-run").stdout
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("\n\n")[0]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    jobs.pop("total", None)
+    return {rule: int(n) for rule, n in jobs.items()}
+
+
+def reduced_default_config() -> dict:
+    """The embedded default study, every study kept, with fewer epochs and smaller walks."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["defaults"]["epochs"] = 4
+    cfg["measure"]["checkpoint_every"] = 2
+    cfg["figures"]["dpi"] = 60
+    cfg["studies"]["random_walk"]["base"].update(width=20_000, steps_per_epoch=20, epochs=4)
+    return cfg
+
+
+def write(path, cfg):
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    work = tmp_path_factory.mktemp("study")
+    cfg = reduced_default_config()
+    write(work / "config.yaml", cfg)
+    snakemake(work)
+    return work, cfg
+
+
+def test_tables_have_their_columns_and_are_finite(study):
+    work, cfg = study
+    pipe = load(cfg)
+    assert len(pipe.runs) == 9
+    for run_id, run in pipe.runs.items():
+        base = work / "results" / "runs" / run_id
+        steps = pd.read_parquet(base / "steps.parquet")
+        spe = len(steps) // run.settings["epochs"]
+        assert list(steps.columns[:len(STEP_COLUMNS)]) == STEP_COLUMNS
+        assert (run.settings["weight_decay"] > 0) == all(c in steps.columns for c in WD_COLUMNS)
+        assert list(steps["step"]) == list(range(run.settings["epochs"] * spe))
+        # γ and loLR divide by ‖G‖: undefined exactly where a minibatch has no gradient at all,
+        # which the ALM (a hinge) has when every residual of the batch is negative.
+        undefined = steps["g_norm"] == 0
+        assert not undefined.any() or run.settings["model"] == "alm", run_id
+        finite = np.isfinite(steps.drop(columns="run_id").to_numpy(dtype=float))
+        assert finite[~undefined.to_numpy()].all(), run_id
+        assert steps.loc[undefined, ["gamma", "lolr"]].isna().all().all()
+
+        epochs = pd.read_parquet(base / "epochs.parquet")
+        for m in EPOCH_METRICS:
+            for stat in ("mean", "std", "min", "max", "q05", "q50", "q95"):
+                assert f"{m}_{stat}" in epochs.columns
+        assert list(epochs["final_epoch"]) == [False] * (run.settings["epochs"] - 1) + [True]
+        assert np.isfinite(epochs.select_dtypes("number").to_numpy(dtype=float)).all(), run_id
+
+        lolr = pd.read_parquet(base / "lolr.parquet")
+        assert {"lolr_mean", "lolr_median", "lr", "ratio_mean", "ratio_median"} <= set(lolr.columns)
+        drift = json.loads((base / "drift.json").read_text())
+        assert drift["max_drift"] == 0.0  # exact replay on CPU
+        history = pd.read_parquet(base / "reference" / "history.parquet")
+        assert len(history) == run.settings["epochs"]
+        for log in ("reference", "measure_segment_0"):
+            text = (base / "logs" / f"{log}.log").read_text()
+            assert "steps/s" in text and "eta" in text and "device cpu" in text
+
+
+def test_random_walk_run_follows_closed_form(study):
+    work, cfg = study
+    (run_id,) = load(cfg).studies["random_walk"].runs
+    steps = pd.read_parquet(work / "results/runs" / run_id / "steps.parquet")
+    remaining = len(steps) - steps["step"].to_numpy()
+    dim = cfg["studies"]["random_walk"]["base"]["width"]
+    sigma = np.sqrt((remaining - 1) / dim + 4.0 / dim)  # derived in test_random_walk.py
+    assert np.all(np.abs(steps["gamma"] * np.sqrt(remaining) - 1.0) <= 6 * sigma)
+
+
+def test_figures_exist_for_every_study(study):
+    work, cfg = study
+    pipe = load(cfg)
+    folders = sorted(p.name for p in (work / "results/figures").iterdir() if p.name not in ("logs", "benchmarks"))
+    assert [f.rsplit("-", 1)[0] for f in folders] == sorted(pipe.studies)
+    for folder in folders:
+        study_name = folder.rsplit("-", 1)[0]
+        for kind in pipe.studies[study_name].figures:
+            for fmt in ("png", "pdf"):
+                path = work / "results/figures" / folder / f"{kind}.{fmt}"
+                assert path.stat().st_size > 1000, path
+
+
+def test_caching_behaviours(study):
+    work, cfg = study
+    # 1. Nothing changed: nothing to do.
+    assert planned_jobs(work) == {}
+
+    # 2. One run's setting edited: only that run's chain and the figures that show it.
+    edited = yaml.safe_load(yaml.safe_dump(cfg))
+    edited["studies"]["optimizers"]["overrides"][1]["lr"] = 0.002  # the Adam run
+    write(work / "config.yaml", edited)
+    n_fig = len(cfg["studies"]["optimizers"]["figures"])
+    assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "gather": 1, "epoch_stats": 1, "lolr": 1,
+                                  "figure": n_fig, "all": 1}
+    snakemake(work)
+
+    # 3. Only figure settings edited: only figures.
+    fig_edit = yaml.safe_load(yaml.safe_dump(edited))
+    fig_edit["figures"]["dpi"] = 70
+    write(work / "config.yaml", fig_edit)
+    n_all_figs = sum(len(s["figures"]) for s in cfg["studies"].values())
+    assert planned_jobs(work) == {"figure": n_all_figs, "all": 1}
+
+    # 4. Both edits reverted: the old run and figure folders are still valid, nothing runs.
+    write(work / "config.yaml", cfg)
+    assert planned_jobs(work) == {}
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    cfg = reduced_default_config()
+    cfg["studies"]["optimizers"]["base"]["optimizer"] = "sgdd"
+    write(tmp_path / "config.yaml", cfg)
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "studies.optimizers" in proc.stderr and "'sgdd'" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_diverging_run_fails_and_keep_going_finishes_the_rest(tmp_path):
+    cfg = {"measure": {"checkpoint_every": 1},
+           "studies": {"sm": {"base": {"dataset": "none", "model": "sinusoidal_mixture", "width": 20, "epochs": 2,
+                                       "steps_per_epoch": 30},
+                              "overrides": {"lr": [0.005, 1000.0]}, "compare": "lr", "figures": ["counterexamples"]}}}
+    write(tmp_path / "config.yaml", cfg)
+    proc = snakemake(tmp_path, "--keep-going", check=False)
+    assert proc.returncode != 0
+    good, bad = load(cfg).studies["sm"].runs
+    assert (tmp_path / "results/runs" / good / "epochs.parquet").exists()
+    assert re.search(r"diverged at epoch 0 step \d+", (tmp_path / "results/runs" / bad / "logs/reference.log").read_text())
+    assert not (tmp_path / "results/runs" / bad / "reference/w_star.pt").exists()
+    assert not (tmp_path / "results/runs" / bad / "steps.parquet").exists()
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from nowrongturns.plots import FIGURE_KINDS, epoch_rows, render_study
+
+METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm")
+
+
+def _tables(run_id, n_epochs=4, steps_per_epoch=10, seed=0):
+    """Small but plausible per-step, per-epoch and loLR tables for one run."""
+    rng = np.random.default_rng(seed)
+    n = n_epochs * steps_per_epoch
+    step = np.arange(n)
+    d_norm = 1.0 + (n - step) * 0.1
+    gamma = np.clip((n - step) ** -0.5 + 0.05 * rng.standard_normal(n), -1, 1)
+    steps = pd.DataFrame({
+        "run_id": run_id, "epoch": step // steps_per_epoch, "step": step, "lr": 0.1,
+        "loss": np.exp(-step / n), "g_dot_d": gamma, "g_norm": 1.0, "d_norm": d_norm,
+        "rsi": gamma / d_norm, "eb": gamma + 0.1, "gamma": gamma,
+        "lolr": np.abs(gamma) * d_norm, "u_norm": 1.0, "u_dot_d": gamma, "cos_u_d": gamma,
+    })
+    grouped = steps.groupby("epoch")
+    epochs = pd.DataFrame({"run_id": run_id, "epoch": np.arange(n_epochs)})
+    epochs["n_steps"] = steps_per_epoch
+    epochs["final_epoch"] = epochs["epoch"] == n_epochs - 1
+    epochs["lr_mean"] = 0.1
+    epochs["frac_gamma_neg"] = grouped["gamma"].apply(lambda g: (g < 0).mean()).to_numpy()
+    for m in METRICS:
+        col = grouped[m]
+        epochs[f"{m}_mean"] = col.mean().to_numpy()
+        epochs[f"{m}_std"] = col.std().to_numpy()
+        epochs[f"{m}_min"] = col.min().to_numpy()
+        epochs[f"{m}_max"] = col.max().to_numpy()
+        for q in (5, 50, 95):
+            epochs[f"{m}_q{q:02d}"] = col.quantile(q / 100).to_numpy()
+    lolr = epochs[["run_id", "epoch", "final_epoch"]].copy()
+    lolr["lr"] = 0.1
+    lolr["lolr_mean"] = epochs["lolr_mean"]
+    lolr["lolr_median"] = epochs["lolr_q50"]
+    lolr["ratio_mean"] = lolr["lolr_mean"] / lolr["lr"]
+    lolr["ratio_median"] = lolr["lolr_median"] / lolr["lr"]
+    return {"steps": steps, "epochs": epochs, "lolr": lolr}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    out = []
+    for i, opt in enumerate(("sgd", "adam")):
+        run_dir = tmp_path / "runs" / opt
+        run_dir.mkdir(parents=True)
+        entry = {"label": f"optimizer={opt}", "run_id": f"run-{opt}"}
+        for name, df in _tables(entry["run_id"], seed=i).items():
+            path = run_dir / f"{name}.parquet"
+            df.to_parquet(path)
+            entry[name] = str(path)
+        out.append(entry)
+    return out
+
+
+def test_render_all_kinds(tmp_path, runs):
+    out_dir = tmp_path / "figures"
+    written = render_study(out_dir, "optimizer", FIGURE_KINDS, runs, compare="optimizer")
+    expected = {out_dir / f"{k}.{fmt}" for k in FIGURE_KINDS for fmt in ("png", "pdf")}
+    assert len(written) == len(expected)
+    assert set(written) == expected
+    for path in expected:
+        data = path.read_bytes()
+        assert data, path
+        magic = b"\x89PNG\r\n\x1a\n" if path.suffix == ".png" else b"%PDF"
+        assert data.startswith(magic), path
+    # Only the final files remain: no temporaries from the atomic writes.
+    assert set(out_dir.iterdir()) == expected
+
+
+def test_unknown_kind(tmp_path, runs):
+    with pytest.raises(ValueError, match="no_such_kind"):
+        render_study(tmp_path / "f", "s", ["gamma", "no_such_kind"], runs, compare="optimizer")
+
+
+def test_missing_table(tmp_path, runs):
+    missing = tmp_path / "nowhere" / "epochs.parquet"
+    runs[1]["epochs"] = str(missing)
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        render_study(tmp_path / "f", "s", ["gamma"], runs, compare="optimizer")
+
+
+def test_epoch_rows_drops_final_epoch():
+    df = pd.DataFrame({"epoch": [2, 0, 1], "final_epoch": [True, False, False]})
+    assert epoch_rows(df, drop_final_epoch=True)["epoch"].tolist() == [0, 1]
+    assert epoch_rows(df, drop_final_epoch=False)["epoch"].tolist() == [0, 1, 2]
+
+
+def test_epoch_rows_keeps_final_epoch_if_alone():
+    df = pd.DataFrame({"epoch": [0], "final_epoch": [True]})
+    assert epoch_rows(df, drop_final_epoch=True)["epoch"].tolist() == [0]

@@ -1,0 +1,61 @@
+"""Per-epoch statistics and the loLR table against direct numpy computations."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from nowrongturns.io import write_parquet
+from nowrongturns.stats import EPOCH_METRICS, epoch_stats, gather, lolr_table
+
+
+def _steps(n_epochs=3, spe=5, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_epochs * spe
+    df = pd.DataFrame({"run_id": "r", "epoch": np.repeat(np.arange(n_epochs), spe), "step": np.arange(n),
+                       "lr": np.repeat([0.1, 0.05, 0.01], spe)[:n], "loss": rng.random(n)})
+    for m in EPOCH_METRICS:
+        df[m] = rng.normal(size=n)
+    return df
+
+
+def test_epoch_stats_match_numpy():
+    steps = _steps()
+    out = epoch_stats(steps)
+    assert list(out["epoch"]) == [0, 1, 2]
+    assert list(out["final_epoch"]) == [False, False, True]
+    for e in range(3):
+        g = steps[steps.epoch == e]
+        row = out[out.epoch == e].iloc[0]
+        assert row["n_steps"] == 5
+        assert row["frac_gamma_neg"] == pytest.approx((g.gamma < 0).mean())
+        assert row["lr_mean"] == pytest.approx(g.lr.mean())
+        for m in EPOCH_METRICS:
+            v = g[m].to_numpy()
+            assert row[f"{m}_mean"] == pytest.approx(v.mean())
+            assert row[f"{m}_std"] == pytest.approx(v.std(ddof=1))
+            assert row[f"{m}_min"] == v.min() and row[f"{m}_max"] == v.max()
+            for name, q in (("q05", 0.05), ("q50", 0.5), ("q95", 0.95)):
+                assert row[f"{m}_{name}"] == pytest.approx(np.quantile(v, q))
+
+
+def test_lolr_table_ratio():
+    steps = _steps()
+    out = lolr_table(steps)
+    assert list(out.columns) == ["run_id", "epoch", "final_epoch", "lr", "lolr_mean", "lolr_median",
+                                 "ratio_mean", "ratio_median"]
+    g = steps[steps.epoch == 1]
+    row = out[out.epoch == 1].iloc[0]
+    assert row["lolr_median"] == pytest.approx(g.lolr.median())
+    assert row["ratio_mean"] == pytest.approx(g.lolr.mean() / 0.05)
+
+
+def test_gather_orders_segments_and_rejects_gaps(tmp_path):
+    steps = _steps()
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_parquet(steps.iloc[10:], b, metadata={"drift": {"segment": 1, "drift": 0.0}})
+    write_parquet(steps.iloc[:10], a, metadata={"drift": {"segment": 0, "drift": 0.0}})
+    out = gather([str(b), str(a)], tmp_path / "steps.parquet", tmp_path / "drift.json")
+    assert list(out["step"]) == list(range(15))
+    write_parquet(steps.iloc[:5], a, metadata={"drift": {"segment": 0, "drift": 0.0}})
+    with pytest.raises(ValueError, match="gaps or overlaps"):
+        gather([str(a), str(b)], tmp_path / "s2.parquet", tmp_path / "d2.json")
+    assert not (tmp_path / "s2.parquet").exists()
