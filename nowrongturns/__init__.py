@@ -14,5 +14,7 @@ Modules, one job each:
   replay    — the measurement pass over one segment, with its drift check
   stats     — per-epoch statistics and the loLR table (no torch)
   plots     — the paper's figures (no torch)
+  io, logs  — atomic writes; progress logging to a rule's log
+  cli       — `nowrongturns runs|reference|measure` outside Snakemake
 """
 __version__ = "0.1.0"

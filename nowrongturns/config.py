@@ -55,9 +55,6 @@ class Run:
     run_id: str  # folder name: <readable-name>-<hash>
     settings: dict  # every trajectory-defining setting, normalized
 
-    def to_json(self) -> str:
-        return json.dumps(self.settings, sort_keys=True)
-
 
 @dataclass
 class Study:
@@ -230,6 +227,19 @@ def figure_hash(pipe: Pipeline, study: Study) -> str:
     """Names a figure folder by everything drawn in it, so a reverted edit finds its old figures."""
     blob = json.dumps(
         {"runs": study.runs, "labels": study.labels, "kinds": study.figures, "figures": pipe.figures},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def overview_studies(pipe: Pipeline) -> list[Study]:
+    """The studies drawn in the Figure-1 overview: those that draw γ."""
+    return [s for s in pipe.studies.values() if "gamma" in s.figures]
+
+
+def overview_hash(pipe: Pipeline) -> str:
+    blob = json.dumps(
+        {"studies": {s.name: [s.runs, s.labels] for s in overview_studies(pipe)}, "figures": pipe.figures},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]

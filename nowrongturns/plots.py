@@ -95,14 +95,18 @@ def _save(fig, out_dir: pathlib.Path, kind: str, formats, dpi) -> list[pathlib.P
     return written
 
 
-def plot_gamma(runs, study, drop_final_epoch):
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+def _gamma_panel(ax, runs, title, drop_final_epoch, ylabel=GAMMA_LABEL):
     for i, run in enumerate(runs):
         _banded(ax, epoch_rows(run["epochs"], drop_final_epoch), "gamma", run["label"], f"C{i}")
     ax.axhline(0, color="black", linewidth=0.6)
-    _style(ax, "epoch", GAMMA_LABEL)
-    ax.set_title(study)
-    ax.legend()
+    _style(ax, "epoch", ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+
+
+def plot_gamma(runs, study, drop_final_epoch):
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    _gamma_panel(ax, runs, study, drop_final_epoch)
     return fig
 
 
@@ -239,3 +243,26 @@ def render_study(out_dir, study: str, kinds, runs: list[dict], compare: str,
         finally:
             plt.close(fig)  # figures are kept alive by pyplot until closed
     return written
+
+
+def render_overview(out_dir, studies: dict, drop_final_epoch: bool = True, formats=("png", "pdf"),
+                    dpi: int = 150) -> list[pathlib.Path]:
+    """Figure 1 of the paper: γ per epoch, one panel per study, one line per run.
+
+    studies: {study name: runs}, runs as for render_study (only `epochs` is read).
+    """
+    if not studies:
+        raise ValueError("no study to draw in the overview")
+    panels = {
+        name: [{"label": r["label"], "epochs": _read_table(r["epochs"], r.get("run_id"))} for r in runs]
+        for name, runs in studies.items()
+    }
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, layout="constrained")
+    for j, (ax, (name, runs)) in enumerate(zip(axes[0], panels.items())):
+        _gamma_panel(ax, runs, name, drop_final_epoch, ylabel=GAMMA_LABEL if j == 0 else None)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _save(fig, out_dir, "gamma", formats, dpi)
+    finally:
+        plt.close(fig)

@@ -63,9 +63,10 @@ def resume_point(needed: list[int], existing: dict[int, Path]) -> int | None:
     return max(candidates) if candidates else None
 
 
-def save_weights(trainer: Trainer, path) -> None:
+def save_weights(run_id: str, epoch: int, w: torch.Tensor, path) -> None:
+    """A flat weight vector (w0 or w*), small enough for the replay to load on its own."""
     with atomic_path(path) as tmp:
-        torch.save({"run_id": trainer.run_id, "epoch": trainer.epoch, "w": trainer.flat.data.detach().cpu().clone()}, tmp)
+        torch.save({"run_id": run_id, "epoch": epoch, "w": w.detach().cpu().clone()}, tmp)
 
 
 def load_weights(path) -> torch.Tensor:
@@ -94,8 +95,7 @@ def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
 
     trainer.train(epochs, evaluate=True, on_epoch_end=keep)
     w0_flat = trainer.weights_from_state(load_checkpoint(checkpoint_path(run_dir, 0), run_id)).cpu()
-    with atomic_path(w0_path) as tmp:
-        torch.save({"run_id": run_id, "epoch": 0, "w": w0_flat}, tmp)
-    save_weights(trainer, w_star_path)
+    save_weights(run_id, 0, w0_flat, w0_path)
+    save_weights(run_id, trainer.epoch, trainer.flat.data, w_star_path)
     write_parquet(pd.DataFrame(trainer.history).assign(run_id=run_id), history_path)
     log.info("w* written: ‖w* − w0‖ = %.6g", float((trainer.flat.data.cpu().double() - w0_flat.double()).norm()))

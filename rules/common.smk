@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 # The package sits next to the Snakefile; scripts/ does the same for each job.
 sys.path.insert(0, workflow.basedir)
 
-from nowrongturns.config import ConfigError, figure_hash, load
+from nowrongturns.config import ConfigError, figure_hash, load, overview_hash, overview_studies
 
 try:
     PIPE = load(config)
@@ -76,6 +76,23 @@ def figure_runs(wildcards):
     ]
 
 
+def overview_dir():
+    return f"{RESULTS}/figures/overview/{overview_hash(PIPE)}"
+
+
+def overview_tables(wildcards):
+    return [f"{RESULTS}/runs/{r}/epochs.parquet" for s in overview_studies(PIPE) for r in s.runs]
+
+
+def overview_runs(wildcards):
+    if wildcards.fighash != overview_hash(PIPE):
+        raise WorkflowError(f"overview folder {wildcards.fighash} is not the current one")
+    return {
+        s.name: [{"run_id": r, "label": s.labels[r], "epochs": f"{RESULTS}/runs/{r}/epochs.parquet"} for r in s.runs]
+        for s in overview_studies(PIPE)
+    }
+
+
 def all_outputs():
     outs = []
     for run_id in PIPE.runs:
@@ -84,4 +101,6 @@ def all_outputs():
         outs += [f"{base}/drift.json", f"{base}/reference/history.parquet"]
     for study in PIPE.studies.values():
         outs += [f"{figure_dir(study)}/{kind}.{fmt}" for kind in study.figures for fmt in FORMATS]
+    if overview_studies(PIPE):
+        outs += [f"{overview_dir()}/gamma.{fmt}" for fmt in FORMATS]
     return outs

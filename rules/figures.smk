@@ -21,3 +21,27 @@ rule figure:
         "../envs/nowrongturns.yaml"
     script:
         "../scripts/figure.py"
+
+
+rule overview:
+    """Figure 1: γ per epoch, one panel per study that draws γ."""
+    input:
+        overview_tables,
+    output:
+        multiext(f"{RESULTS}/figures/overview/{{fighash}}/gamma", *[f".{fmt}" for fmt in FORMATS]),
+    params:
+        studies=overview_runs,
+        drop_final_epoch=PIPE.figures["drop_final_epoch"],
+        formats=FORMATS,
+        dpi=PIPE.figures["dpi"],
+    log:
+        f"{RESULTS}/figures/logs/overview-{{fighash}}.log",
+    benchmark:
+        f"{RESULTS}/figures/benchmarks/overview-{{fighash}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/nowrongturns.yaml"
+    script:
+        "../scripts/overview.py"

@@ -117,7 +117,8 @@ def test_random_walk_run_follows_closed_form(study):
 def test_figures_exist_for_every_study(study):
     work, cfg = study
     pipe = load(cfg)
-    folders = sorted(p.name for p in (work / "results/figures").iterdir() if p.name not in ("logs", "benchmarks"))
+    skip = ("logs", "benchmarks", "overview")
+    folders = sorted(p.name for p in (work / "results/figures").iterdir() if p.name not in skip)
     assert [f.rsplit("-", 1)[0] for f in folders] == sorted(pipe.studies)
     for folder in folders:
         study_name = folder.rsplit("-", 1)[0]
@@ -125,6 +126,8 @@ def test_figures_exist_for_every_study(study):
             for fmt in ("png", "pdf"):
                 path = work / "results/figures" / folder / f"{kind}.{fmt}"
                 assert path.stat().st_size > 1000, path
+    (overview,) = (work / "results/figures/overview").iterdir()  # Figure 1: one panel per study
+    assert (overview / "gamma.png").stat().st_size > 1000
 
 
 def test_caching_behaviours(study):
@@ -138,7 +141,7 @@ def test_caching_behaviours(study):
     write(work / "config.yaml", edited)
     n_fig = len(cfg["studies"]["optimizers"]["figures"])
     assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "gather": 1, "epoch_stats": 1, "lolr": 1,
-                                  "figure": n_fig, "all": 1}
+                                  "figure": n_fig, "overview": 1, "all": 1}
     snakemake(work)
 
     # 3. Only figure settings edited: only figures.
@@ -146,7 +149,7 @@ def test_caching_behaviours(study):
     fig_edit["figures"]["dpi"] = 70
     write(work / "config.yaml", fig_edit)
     n_all_figs = sum(len(s["figures"]) for s in cfg["studies"].values())
-    assert planned_jobs(work) == {"figure": n_all_figs, "all": 1}
+    assert planned_jobs(work) == {"figure": n_all_figs, "overview": 1, "all": 1}
 
     # 4. Both edits reverted: the old run and figure folders are still valid, nothing runs.
     write(work / "config.yaml", cfg)
@@ -173,7 +176,8 @@ def test_diverging_run_fails_and_keep_going_finishes_the_rest(tmp_path):
     assert proc.returncode != 0
     good, bad = load(cfg).studies["sm"].runs
     assert (tmp_path / "results/runs" / good / "epochs.parquet").exists()
-    assert re.search(r"diverged at epoch 0 step \d+", (tmp_path / "results/runs" / bad / "logs/reference.log").read_text())
+    log = (tmp_path / "results/runs" / bad / "logs/reference.log").read_text()
+    assert re.search(r"diverged at epoch 0 step \d+", log)
     assert not (tmp_path / "results/runs" / bad / "reference/w_star.pt").exists()
     assert not (tmp_path / "results/runs" / bad / "steps.parquet").exists()
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nowrongturns.plots import FIGURE_KINDS, epoch_rows, render_study
+from nowrongturns.plots import FIGURE_KINDS, epoch_rows, render_overview, render_study
 
 METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm")
 
@@ -94,3 +94,13 @@ def test_epoch_rows_drops_final_epoch():
 def test_epoch_rows_keeps_final_epoch_if_alone():
     df = pd.DataFrame({"epoch": [0], "final_epoch": [True]})
     assert epoch_rows(df, drop_final_epoch=True)["epoch"].tolist() == [0]
+
+
+def test_overview_has_one_panel_per_study(runs, tmp_path):
+    out = tmp_path / "overview"
+    written = render_overview(out, {"optimizers": runs, "seeds": runs[:1]}, formats=("png",), dpi=50)
+    assert written == [out / "gamma.png"]
+    assert (out / "gamma.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["gamma.png"]
+    with pytest.raises(ValueError, match="no study"):
+        render_overview(out, {})
