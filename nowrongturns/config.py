@@ -40,6 +40,9 @@ _ONLY_FOR = {
     "dropout": lambda r: r["model"] in ("mlp", "cnn"),
     "augment": lambda r: r["dataset"] == "digits",
     "init_scale": lambda r: r["model"] in ("alm", "sinusoidal_mixture"),
+    # Off by default: dropped when off, so adding them left every earlier run's hash as it was.
+    "lr_scaling": lambda r: r["lr_scaling"] != "none",
+    "final_low_lr_epoch": lambda r: r["final_low_lr_epoch"],
 }
 
 

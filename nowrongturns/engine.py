@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .flat import FlatParams
-from .optim import build_optimizer, lr_at
+from .optim import build_optimizer, lr_at, weight_decay_at
 from .seeding import derive_seed
 from .tasks import build_task
 
@@ -114,15 +114,17 @@ class Trainer:
         losses = torch.empty(spe, dtype=torch.float64, device=self.device)
         for i in range(spe):
             step = epoch * spe + i
+            weight_decay = weight_decay_at(s, step, spe)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(s, step, spe)
+                group["weight_decay"] = weight_decay
             if self.uses_dropout:
                 torch.manual_seed(derive_seed("dropout", s["seed"], epoch, i))
             self.flat.zero_grad()
             loss = self.task.loss(plan, i, epoch)
             loss.backward()
             if recorder is not None:
-                recorder.before_step(first_row + i, loss)
+                recorder.before_step(first_row + i, loss, weight_decay)
             if s["grad_clip"] is not None:
                 torch.nn.utils.clip_grad_norm_(self.flat.params, s["grad_clip"], foreach=True)
             self.optimizer.step()

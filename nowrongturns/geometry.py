@@ -34,8 +34,11 @@ class GeometryRecorder:
         self.columns = SUMS + (WD_SUMS if self.wd else [])
         self.buf = torch.full((n_steps, len(self.columns)), float("nan"), dtype=torch.float64, device=dev)
 
-    def before_step(self, k: int, loss: torch.Tensor) -> None:
-        """At w_t with G_t in the gradient buffer, before clipping and the optimizer step."""
+    def before_step(self, k: int, loss: torch.Tensor, weight_decay: float | None = None) -> None:
+        """At w_t with G_t in the gradient buffer, before clipping and the optimizer step.
+
+        weight_decay: the λ in force at this step (schedules may change it); default the run's.
+        """
         d, g, row = self.d, self.g, self.buf[k]
         d.copy_(self.flat.data).sub_(self.w_star)
         g.copy_(self.flat.grad)
@@ -45,7 +48,7 @@ class GeometryRecorder:
         row[3] = d @ d
         if self.wd:
             t = torch.add(d, self.w_star, out=self.t)  # w_t, exactly
-            t.mul_(self.wd).add_(g)  # G + λw
+            t.mul_(self.wd if weight_decay is None else weight_decay).add_(g)  # G + λw
             row[6] = t @ d
             row[7] = t @ t
 
@@ -75,8 +78,17 @@ def metrics(g_dot_d, g_sq, d_sq) -> dict:
         }
 
 
-def step_table(run_id: str, epochs, steps, lrs, sums: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """The per-step table: one row per step, metrics derived from the recorded sums."""
+# torch.nn.utils.clip_grad_norm_ divides by (‖G‖ + 1e-6); the clipped columns use the same rule.
+CLIP_EPS = 1e-6
+
+
+def step_table(run_id: str, epochs, steps, lrs, sums: np.ndarray, columns: list[str],
+               grad_clip: float | None = None) -> pd.DataFrame:
+    """The per-step table: one row per step, metrics derived from the recorded sums.
+
+    With gradient clipping, the clipped gradient is s·G with s = min(1, c / (‖G‖ + 1e-6)), so its
+    geometry follows from G's: RSI and EB scale by s, loLR by 1/s, γ is unchanged.
+    """
     col = {name: sums[:, i] for i, name in enumerate(columns)}
     m = metrics(col["g_dot_d"], col["g_sq"], col["d_sq"])
     u_norm = np.sqrt(col["u_sq"])
@@ -109,4 +121,14 @@ def step_table(run_id: str, epochs, steps, lrs, sums: np.ndarray, columns: list[
             "wd_gamma": wd["gamma"],
             "wd_lolr": wd["lolr"],
         })
+    if grad_clip is not None:
+        scale = np.minimum(1.0, grad_clip / (m["g_norm"] + CLIP_EPS))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table.update({
+                "clip_scale": scale,
+                "clip_g_norm": scale * m["g_norm"],
+                "clip_rsi": scale * m["rsi"],
+                "clip_eb": scale * m["eb"],
+                "clip_lolr": m["lolr"] / scale,
+            })
     return pd.DataFrame(table)

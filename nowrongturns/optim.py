@@ -20,9 +20,20 @@ def build_optimizer(params, s: dict) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
+LOW_EPOCH_FACTOR = 0.1  # the Vaihingen recipe's last epoch: lr/10 and weight decay/10
+
+
+def _in_low_epoch(s: dict, step: int, steps_per_epoch: int) -> bool:
+    return s.get("final_low_lr_epoch", False) and step // steps_per_epoch == s["epochs"] - 1
+
+
 def lr_at(s: dict, step: int, steps_per_epoch: int) -> float:
     """The learning rate in force at global step `step` (0-based)."""
     base = s["lr"]
+    if s.get("lr_scaling", "none") == "sqrt_batch":
+        base *= math.sqrt(s["batch_size"] / 64)
+    if _in_low_epoch(s, step, steps_per_epoch):
+        base *= LOW_EPOCH_FACTOR
     schedule = s["schedule"]
     if schedule == "constant":
         return base
@@ -36,3 +47,9 @@ def lr_at(s: dict, step: int, steps_per_epoch: int) -> float:
         progress = (step - warm) / max(1, total - warm)
         return base * 0.5 * (1.0 + math.cos(math.pi * progress))
     raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def weight_decay_at(s: dict, step: int, steps_per_epoch: int) -> float:
+    """The weight decay in force at global step `step`."""
+    wd = s["weight_decay"]
+    return wd * LOW_EPOCH_FACTOR if _in_low_epoch(s, step, steps_per_epoch) else wd

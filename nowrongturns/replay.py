@@ -62,6 +62,6 @@ def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, 
         )
     steps = np.arange(start * spe, end * spe)
     table = step_table(run_id, steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps],
-                       recorder.read(), recorder.columns)
+                       recorder.read(), recorder.columns, grad_clip=settings["grad_clip"])
     write_parquet(table, out_path, metadata={"drift": info})
     return info

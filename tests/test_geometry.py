@@ -92,3 +92,32 @@ def test_metrics_of_zero_gradient_are_nan_not_errors():
     m = metrics([0.0], [0.0], [1.0])
     assert m["rsi"][0] == 0.0 and m["eb"][0] == 0.0
     assert np.isnan(m["gamma"][0]) and np.isnan(m["lolr"][0])
+
+
+def test_clipped_columns_follow_the_clipping_rule():
+    # ‖G‖ = 5 clipped to 1: s = 1/(5 + 1e-6); RSI and EB scale by s, loLR by 1/s, γ unchanged.
+    sums = np.array([[0.1, 3.0, 25.0, 4.0, 0.0, 0.0]])
+    df = step_table("r", [0], [0], [0.1], sums, ["loss", "g_dot_d", "g_sq", "d_sq", "u_sq", "u_dot_d"], grad_clip=1.0)
+    s = 1.0 / (5.0 + 1e-6)
+    row = df.iloc[0]
+    assert row["clip_scale"] == pytest.approx(s)
+    assert row["clip_g_norm"] == pytest.approx(5.0 * s)
+    assert row["clip_rsi"] == pytest.approx(s * 3.0 / 4.0)
+    assert row["clip_eb"] == pytest.approx(s * 5.0 / 2.0)
+    assert row["clip_lolr"] == pytest.approx(3.0 / 25.0 / s)
+    unclipped = step_table("r", [0], [0], [0.1], sums, ["loss", "g_dot_d", "g_sq", "d_sq", "u_sq", "u_dot_d"])
+    assert "clip_scale" not in unclipped.columns
+
+
+def test_clipped_geometry_matches_the_actual_sgd_update(make_settings):
+    # Plain SGD with clipping moves by u = −lr·s·G, so ‖u‖ must equal lr·clip_g_norm.
+    from nowrongturns.engine import Trainer
+
+    s = make_settings(model="mlp", width=16, lr=0.1, grad_clip=0.05, epochs=1)
+    trainer = Trainer(s, "clip")
+    rec = GeometryRecorder(trainer.flat, torch.zeros(trainer.flat.numel), trainer.steps_per_epoch)
+    trainer.train(1, recorder=rec)
+    df = step_table("clip", [0] * trainer.steps_per_epoch, range(trainer.steps_per_epoch),
+                    [0.1] * trainer.steps_per_epoch, rec.read(), rec.columns, grad_clip=0.05)
+    assert (df["clip_scale"] < 1).all()  # clipping was active at every step
+    np.testing.assert_allclose(df["u_norm"], 0.1 * df["clip_g_norm"], rtol=1e-5)
