@@ -22,7 +22,17 @@ COMPATIBLE = {
     "digits": {"mlp", "cnn"},
     "gaussian_regression": {"alm"},
     "none": {"sinusoidal_mixture", "random_walk"},
+    "cifar10": {"cifar_resnet18", "medium_mlp"},
+    "imagenet": {"resnet18", "resnet50", "resnet152"},
+    "wikitext2": {"transformer_lm"},
+    "ptb": {"transformer_lm"},
+    "vaihingen": {"unet", "segnet"},
 }
+WIDTHS = {"cifar_resnet18": (1, 2), "resnet18": (0.5, 1, 2), "resnet50": (0.5, 1, 2), "resnet152": (0.5, 1, 2),
+          "segnet": (0.5, 1, 2)}
+# Where the data lives and how it is fetched do not change the trajectory: not in the run's name.
+RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size")
+_PAPER_DATA = ("cifar10", "imagenet", "wikitext2", "ptb", "vaihingen")
 
 # Settings that only matter for some choices; dropped before hashing so that,
 # say, an Adam run does not change identity when `momentum` is edited.
@@ -37,16 +47,29 @@ _ONLY_FOR = {
     "steps_per_epoch": lambda r: r["dataset"] == "none",
     "batch_size": lambda r: r["dataset"] != "none",
     "depth": lambda r: r["model"] in ("mlp", "cnn"),
-    "dropout": lambda r: r["model"] in ("mlp", "cnn"),
-    "augment": lambda r: r["dataset"] == "digits",
+    "dropout": lambda r: r["model"] in ("mlp", "cnn", "transformer_lm"),
     "init_scale": lambda r: r["model"] in ("alm", "sinusoidal_mixture"),
+    "width": lambda r: r["model"] not in ("cifar_resnet18", "resnet18", "resnet50", "resnet152", "transformer_lm",
+                                          "unet", "segnet"),
+    "width_multiplier": lambda r: r["model"] in WIDTHS,
+    "crop_size": lambda r: r["dataset"] == "imagenet",
+    "emsize": lambda r: r["model"] == "transformer_lm",
+    "nhead": lambda r: r["model"] == "transformer_lm",
+    "nhid": lambda r: r["model"] == "transformer_lm",
+    "nlayers": lambda r: r["model"] == "transformer_lm",
+    "bptt": lambda r: r["model"] == "transformer_lm",
+    "patch_size": lambda r: r["dataset"] == "vaihingen",
+    "patches_per_epoch": lambda r: r["dataset"] == "vaihingen",
+    "val_patches": lambda r: r["dataset"] == "vaihingen",
+    "augment": lambda r: r["dataset"] == "digits",
     # Off by default: dropped when off, so adding them left every earlier run's hash as it was.
     "lr_scaling": lambda r: r["lr_scaling"] != "none",
     "final_low_lr_epoch": lambda r: r["final_low_lr_epoch"],
 }
 
 
-_NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale"}
+_NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
+                "width_multiplier"}
 
 
 class ConfigError(ValueError):
@@ -154,7 +177,8 @@ def normalize(settings: dict) -> dict:
 
 
 def run_hash(settings: dict) -> str:
-    blob = json.dumps(normalize(settings), sort_keys=True, separators=(",", ":"))
+    trajectory = {k: v for k, v in normalize(settings).items() if k not in RUNTIME_KEYS}
+    blob = json.dumps(trajectory, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -163,7 +187,8 @@ def _fmt(value) -> str:
 
 
 def readable_name(s: dict) -> str:
-    parts = [s["dataset"], s["model"], s["optimizer"], f"lr{_fmt(s['lr'])}"]
+    model = s["model"] + (f"x{_fmt(s['width_multiplier'])}" if s["model"] in WIDTHS else "")
+    parts = [s["dataset"], model, s["optimizer"], f"lr{_fmt(s['lr'])}"]
     if s["dataset"] != "none":
         parts.append(f"bs{s['batch_size']}")
     parts += [f"e{s['epochs']}", f"s{s['seed']}"]
@@ -178,6 +203,12 @@ def check_run(settings: dict, where: str) -> None:
             f"config key {where}.model = {model!r}: dataset {dataset!r} takes "
             f"model {' or '.join(sorted(COMPATIBLE[dataset]))}"
         )
+    if model in WIDTHS and settings["width_multiplier"] not in WIDTHS[model]:
+        raise ConfigError(f"config key {where}.width_multiplier = {settings['width_multiplier']!r}: "
+                          f"{model} takes {' or '.join(map(str, WIDTHS[model]))}")
+    if dataset in _PAPER_DATA and not settings.get("data_dir"):
+        raise ConfigError(f"config key {where}.data_dir = None: dataset {dataset!r} is read from a folder; "
+                          f"set data_dir to where it lives")
 
 
 def load(config: dict) -> Pipeline:

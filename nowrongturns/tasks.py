@@ -138,13 +138,19 @@ class RandomWalkTask(Task):
 
 
 _TASKS = {
-    "mlp": DigitsTask,
-    "cnn": DigitsTask,
-    "alm": ALMTask,
-    "sinusoidal_mixture": SinusoidalMixtureTask,
-    "random_walk": RandomWalkTask,
+    "digits": DigitsTask,
+    "gaussian_regression": ALMTask,
+    "none": {"sinusoidal_mixture": SinusoidalMixtureTask, "random_walk": RandomWalkTask},
 }
 
 
 def build_task(settings: dict, device: torch.device, dtype: torch.dtype) -> Task:
-    return _TASKS[settings["model"]](settings, device, dtype)
+    dataset = settings["dataset"]
+    if dataset in _TASKS:
+        task = _TASKS[dataset]
+        task = task[settings["model"]] if isinstance(task, dict) else task
+    else:
+        from .paper_tasks import TASKS  # the paper's data sets; the digits study never imports them
+
+        task = TASKS[dataset]
+    return task(settings, device, dtype)

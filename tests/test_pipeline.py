@@ -185,3 +185,35 @@ def test_diverging_run_fails_and_keep_going_finishes_the_rest(tmp_path):
 def test_lint_is_clean():
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cifar10_path_end_to_end(tmp_path):
+    """The CIFAR-10 path through Snakemake, on a generated 64-image fixture in the image-folder form."""
+    from PIL import Image
+
+    from nowrongturns.loaders.cifar10 import CLASSES
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "cifar10"
+    for split, n in (("train", 64), ("test", 16)):
+        for i in range(n):
+            folder = data / split / CLASSES[i % 10]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    cfg = {"measure": {"checkpoint_every": 1},
+           "studies": {"cifar": {"base": {"dataset": "cifar10", "data_dir": str(data), "model": "cifar_resnet18",
+                                          "optimizer": "momentum", "lr": 0.01, "weight_decay": 1e-6,
+                                          "batch_size": 16, "epochs": 2},
+                                 "compare": "model"}}}
+    write(tmp_path / "config.yaml", cfg)
+    snakemake(tmp_path)
+    (run_id,) = load(cfg).runs
+    base = tmp_path / "results/runs" / run_id
+    steps = pd.read_parquet(base / "steps.parquet")
+    assert list(steps["step"]) == list(range(6))  # 58 training images (6 held out), batches of 16, 2 epochs
+    assert list(steps.columns[:len(STEP_COLUMNS)]) == STEP_COLUMNS and set(WD_COLUMNS) <= set(steps.columns)
+    assert np.isfinite(steps.drop(columns="run_id").to_numpy(dtype=float)).all()
+    assert json.loads((base / "drift.json").read_text())["max_drift"] == 0.0
+    assert "val_acc" in pd.read_parquet(base / "reference/history.parquet").columns
+    (folder,) = [p for p in (tmp_path / "results/figures").iterdir() if p.name.startswith("cifar-")]
+    assert all((folder / f"{kind}.png").stat().st_size > 1000 for kind in ("gamma", "stacked", "lolr", "distance"))

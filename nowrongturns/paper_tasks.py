@@ -1,0 +1,216 @@
+"""Tasks for the paper's data sets: CIFAR-10, ImageNet-1K, WikiText-2 / Penn Treebank and Vaihingen.
+
+Data that fits on the device (CIFAR-10, the token streams) is held there as one tensor
+and augmented there in batches; ImageNet and Vaihingen tiles go through the seeded
+loaders. Every draw is a function of (seed, epoch, step), as in tasks.py.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from . import data
+from .architectures import SegNet, TransformerModel, UNet, build_resnet, medium_mlp, pixel_cross_entropy
+from .loaders import cifar10, text, vaihingen
+from .loaders.seeded import make_loader
+from .seeding import derive_seed
+from .tasks import Task
+
+
+def _data_dir(settings) -> str:
+    if not settings.get("data_dir"):
+        raise ValueError(f"run setting data_dir is required for dataset {settings['dataset']!r}")
+    return settings["data_dir"]
+
+
+def _init_seed(settings) -> None:
+    # Model construction draws from torch's global RNG: make w0 a function of the seed alone.
+    torch.manual_seed(derive_seed("init", settings["seed"]))
+
+
+@torch.no_grad()
+def _accuracy(model, batches) -> dict:
+    was_training = model.training
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    for x, y in batches:
+        logits = model(x)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        n += y.numel()
+    model.train(was_training)
+    return {"val_loss": loss / n, "val_acc": correct / n}
+
+
+class CIFAR10Task(Task):
+    """ResNet-18 (width 1 or 2) or Medium-MLP; random crop (padding 4) and flip, drawn per step."""
+
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        arrays = cifar10.load_cifar10(_data_dir(settings))
+        # The fixed 5,000-image validation split (a tenth of smaller, test-sized copies).
+        val_size = min(cifar10.VAL_SIZE, len(arrays["y_train"]) // 10)
+        train_idx, val_idx = cifar10.train_val_split(arrays["y_train"], val_size)
+        self.x_train, self.y_train = arrays["x_train"][train_idx], arrays["y_train"][train_idx]
+        self.x_val, self.y_val = arrays["x_train"][val_idx], arrays["y_train"][val_idx]
+        self.on_device = settings["data_path"] != "loader"
+        if self.on_device:  # uint8 on the device: 150 MB for all of CIFAR-10
+            self.x_train, self.y_train = self.x_train.to(device), self.y_train.to(device)
+        self.batch = settings["batch_size"]
+        self.steps_per_epoch = data.steps_per_epoch(len(self.y_train), self.batch)
+        _init_seed(settings)
+        if settings["model"] == "medium_mlp":
+            self.model = medium_mlp(3 * 32 * 32, 10, settings["width"])
+        else:
+            self.model = build_resnet("cifar_resnet18", settings["width_multiplier"], 10)
+        self.model.to(device, dtype)
+
+    def plan(self, epoch):
+        if self.on_device:
+            return data.epoch_order(len(self.y_train), self.seed, epoch).to(self.device)
+        # The loader path: the same order, batches fetched by workers, augmented here as above.
+        images = torch.utils.data.TensorDataset(self.x_train, self.y_train)
+        keyed = _IndexOnly(images)
+        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.s["num_workers"]))
+
+    def _batch(self, plan, i):
+        if self.on_device:
+            idx = plan[i * self.batch:(i + 1) * self.batch]
+            return self.x_train[idx], self.y_train[idx]
+        x, y = next(plan)
+        return x.to(self.device), y.to(self.device)
+
+    def loss(self, plan, i, epoch):
+        x, y = self._batch(plan, i)
+        offsets, flips = cifar10.crop_flip_draws(len(y), self.seed, epoch, i)
+        x = cifar10.normalize(cifar10.random_crop_flip(x, offsets, flips), self.dtype)
+        return F.cross_entropy(self.model(x), y)
+
+    def evaluate(self):
+        b = self.s["eval_batch_size"]
+        batches = ((cifar10.normalize(self.x_val[i:i + b].to(self.device), self.dtype),
+                    self.y_val[i:i + b].to(self.device)) for i in range(0, len(self.y_val), b))
+        return _accuracy(self.model, batches)
+
+
+class _IndexOnly(torch.utils.data.Dataset):
+    """Adapts an indexable data set to the (index, sample_seed) keys of the seeded sampler."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, key):
+        return self.inner[key[0]]
+
+
+class ImageNetTask(Task):
+    """ResNet-18/50/152 with width multipliers; RandomResizedCrop and flip in seeded loader workers."""
+
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        from .loaders import imagenet  # torchvision: imported only by the jobs that need it
+
+        crop = settings["crop_size"]
+        resize = round(crop * 256 / 224)
+        self.train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize)
+        self.val_set = imagenet.ImageNet(_data_dir(settings), "val", crop, resize)
+        self.batch = settings["batch_size"]
+        self.steps_per_epoch = data.steps_per_epoch(len(self.train_set), self.batch)
+        _init_seed(settings)
+        self.model = build_resnet(settings["model"], settings["width_multiplier"], len(self.train_set.classes))
+        self.model.to(device, dtype)
+
+    def plan(self, epoch):
+        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.s["num_workers"]))
+
+    def loss(self, batches, i, epoch):
+        x, y = next(batches)
+        return F.cross_entropy(self.model(x.to(self.device, self.dtype)), y.to(self.device))
+
+    def evaluate(self):
+        loader = make_loader(self.val_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"], shuffle=False)
+        return _accuracy(self.model, ((x.to(self.device, self.dtype), y.to(self.device)) for x, y in loader))
+
+
+class LanguageModelTask(Task):
+    """The word-language-model example's Transformer on WikiText-2 or PTB, batchified streams of bptt tokens."""
+
+    EVAL_BATCH = 10  # as in the PyTorch example
+
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        corpus = text.load_corpus(_data_dir(settings))
+        self.ntokens = len(corpus.dictionary)
+        self.bptt = settings["bptt"]
+        self.train_data = text.batchify(corpus.train, settings["batch_size"]).to(device)
+        self.val_data = text.batchify(corpus.valid, self.EVAL_BATCH).to(device)
+        # Full bptt windows only, so every step sees batch_size x bptt tokens.
+        self.steps_per_epoch = max(1, (len(self.train_data) - 1) // self.bptt)
+        _init_seed(settings)
+        self.model = TransformerModel(self.ntokens, settings["emsize"], settings["nhead"], settings["nhid"],
+                                      settings["nlayers"], settings["dropout"]).to(device, dtype)
+
+    def loss(self, plan, i, epoch):
+        x, y = text.get_batch(self.train_data, i * self.bptt, self.bptt)
+        return F.nll_loss(self.model(x).view(-1, self.ntokens), y)
+
+    @torch.no_grad()
+    def evaluate(self):
+        was_training = self.model.training
+        self.model.eval()
+        total, n = 0.0, 0
+        for i in range(0, len(self.val_data) - 1, self.bptt):
+            x, y = text.get_batch(self.val_data, i, self.bptt)
+            total += float(F.nll_loss(self.model(x).view(-1, self.ntokens), y, reduction="sum"))
+            n += y.numel()
+        self.model.train(was_training)
+        return {"val_loss": total / n, "val_ppl": math.exp(total / n)}
+
+
+class SegmentationTask(Task):
+    """UNet or SegNet on Vaihingen: random patches with flip and mirror, pixel-wise cross-entropy."""
+
+    def __init__(self, settings, device, dtype):
+        super().__init__(settings, device, dtype)
+        root = _data_dir(settings)
+        self.train_tiles = vaihingen.load_tiles(root, vaihingen.TRAIN_IDS)
+        self.val_tiles = vaihingen.load_tiles(root, vaihingen.VAL_IDS)
+        self.batch, self.patch = settings["batch_size"], settings["patch_size"]
+        self.steps_per_epoch = vaihingen.steps_per_epoch(self.batch, settings["patches_per_epoch"])
+        _init_seed(settings)
+        if settings["model"] == "unet":
+            self.model = UNet(3, len(vaihingen.CLASSES))
+        else:
+            self.model = SegNet(3, len(vaihingen.CLASSES), settings["width_multiplier"])
+        self.model.to(device, dtype)
+
+    def loss(self, plan, i, epoch):
+        x, y = vaihingen.train_batch(self.train_tiles, self.seed, epoch, i, self.batch, self.patch)
+        return pixel_cross_entropy(self.model(x.to(self.device, self.dtype)), y.to(self.device))
+
+    @torch.no_grad()
+    def evaluate(self):
+        was_training = self.model.training
+        self.model.eval()
+        correct, n = 0, 0
+        for x, y in vaihingen.val_batches(self.val_tiles, self.s["eval_batch_size"], self.patch,
+                                          self.s["val_patches"]):
+            pred = self.model(x.to(self.device, self.dtype)).argmax(1)
+            correct += int((pred == y.to(self.device)).sum())
+            n += y.numel()
+        self.model.train(was_training)
+        return {"val_pixel_acc": correct / n}
+
+
+TASKS = {
+    "cifar10": CIFAR10Task,
+    "imagenet": ImageNetTask,
+    "wikitext2": LanguageModelTask,
+    "ptb": LanguageModelTask,
+    "vaihingen": SegmentationTask,
+}

@@ -1,0 +1,77 @@
+"""The paper's data sets through the training loop: every task trains, replays exactly, and the
+CIFAR-10 device-resident and DataLoader paths give the same trajectory."""
+import pytest
+import torch
+
+from nowrongturns.engine import Trainer
+from nowrongturns.geometry import GeometryRecorder
+
+from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
+
+
+def _reference_and_replay(settings, epochs=2):
+    """Train, then replay with the recorder: the replay must end on the reference's w* exactly."""
+    ref = Trainer(settings, "ref")
+    ref.train(epochs, evaluate=True)
+    w_star = ref.flat.data.clone()
+    replay = Trainer(settings, "ref")
+    rec = GeometryRecorder(replay.flat, w_star, epochs * replay.steps_per_epoch, settings["weight_decay"])
+    replay.train(epochs, recorder=rec)
+    assert torch.equal(replay.flat.data, w_star)
+    sums = rec.read()
+    assert torch.isfinite(torch.from_numpy(sums)).all()
+    return ref
+
+
+def test_cifar_device_and_loader_paths_give_the_same_trajectory(tmp_path, make_settings):
+    write_cifar_batches(tmp_path / "cifar-10-batches-py", n=12)
+    base = make_settings(dataset="cifar10", data_dir=str(tmp_path), model="medium_mlp", width=32,
+                         optimizer="momentum", lr=0.01, batch_size=8, epochs=2)
+    device = Trainer(base, "a")
+    device.train(2)
+    loader = Trainer({**base, "data_path": "loader", "num_workers": 2}, "a")
+    loader.train(2)
+    assert device.steps_per_epoch == 6  # 60 images, 6 held out for validation, batches of 8
+    assert torch.equal(device.flat.data, loader.flat.data)
+
+
+def test_cifar_resnet18_trains_and_replays_exactly(tmp_path, make_settings):
+    write_cifar_batches(tmp_path / "cifar-10-batches-py", n=8)
+    s = make_settings(dataset="cifar10", data_dir=str(tmp_path), model="cifar_resnet18", width_multiplier=1,
+                      optimizer="momentum", lr=0.01, weight_decay=1e-6, batch_size=12, epochs=1)
+    ref = _reference_and_replay(s, epochs=1)
+    assert ref.flat.numel == 11_173_962
+    assert 0.0 <= ref.history[-1]["val_acc"] <= 1.0
+
+
+def test_imagenet_resnet_trains_and_replays_exactly(tmp_path, make_settings):
+    write_imagenet(tmp_path, per_class=4)
+    s = make_settings(dataset="imagenet", data_dir=str(tmp_path), model="resnet18", width_multiplier=0.5,
+                      crop_size=16, optimizer="momentum", lr=0.01, batch_size=4, epochs=2, num_workers=0,
+                      schedule="cosine", warmup_epochs=1, eval_batch_size=4)
+    ref = _reference_and_replay(s)
+    assert "val_acc" in ref.history[-1]
+
+
+def test_transformer_lm_trains_and_replays_exactly(tmp_path, make_settings):
+    words = "the cat sat on the mat and the dog ate the cat food while it rained".split()
+    for split, n in (("train", 120), ("valid", 30), ("test", 30)):
+        lines = [" ".join(words[(i * 7) % len(words):] + words[:(i * 7) % len(words)]) for i in range(n // 10)]
+        (tmp_path / f"wiki.{split}.tokens").write_text("\n".join(lines) + "\n")
+    s = make_settings(dataset="wikitext2", data_dir=str(tmp_path), model="transformer_lm", emsize=16, nhead=2,
+                      nhid=16, nlayers=2, dropout=0.2, bptt=5, batch_size=4, optimizer="adam", lr=1e-3,
+                      weight_decay=1e-5, grad_clip=0.25, epochs=2)
+    ref = _reference_and_replay(s)
+    assert ref.history[-1]["val_ppl"] > 1.0
+
+
+@pytest.mark.parametrize("model", ["unet", "segnet"])
+def test_segmentation_trains_and_replays_exactly(tmp_path, make_settings, model):
+    from nowrongturns.loaders import vaihingen
+
+    write_vaihingen(tmp_path, vaihingen.TRAIN_IDS + vaihingen.VAL_IDS, size=(40, 44))
+    s = make_settings(dataset="vaihingen", data_dir=str(tmp_path), model=model, width_multiplier=0.5,
+                      patch_size=32, patches_per_epoch=4, val_patches=4, batch_size=2, optimizer="momentum",
+                      lr=0.01, weight_decay=1e-5, final_low_lr_epoch=True, epochs=2, eval_batch_size=2)
+    ref = _reference_and_replay(s)
+    assert 0.0 <= ref.history[-1]["val_pixel_acc"] <= 1.0
