@@ -8,7 +8,9 @@ Modules, one job each:
   tasks     — data + model + loss for one run
   optim     — optimizers and learning-rate schedules
   flat      — parameters re-seated as views of one flat buffer
-  geometry  — per-step sums on the device, and the metrics derived from them
+  geometry  — per-step sums on the device, against one or several w*
+  metrics   — RSI, EB, γ, loLR and the per-step table from those sums (no torch)
+  paper_tasks — CIFAR-10, ImageNet, WikiText-2/PTB and Vaihingen (loaders/, architectures/)
   engine    — the one training loop both passes share
   reference — the reference pass: w0, checkpoints, w*, resume
   replay    — the measurement pass over one segment, with its drift check

@@ -60,13 +60,13 @@ def main(argv=None) -> int:
 
             ref = run_dir / "reference"
             run_reference(run.settings, run.run_id, run_dir, pipe.measure["checkpoint_every"],
-                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet")
+                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet", budgets=[run.settings["epochs"]])
         else:
             from .replay import run_segment
 
             start, end = pipe.segments(run.run_id)[args.segment]
             run_segment(run.settings, run.run_id, run_dir, args.segment, start, end,
-                        run_dir / "reference" / "w_star.pt",
+                        {run.settings["epochs"]: run_dir / "reference" / "w_star.pt"},
                         run_dir / "measure" / f"segment_{args.segment}.parquet",
                         pipe.measure["drift_tolerance"])
     return 0

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -96,12 +97,38 @@ class Pipeline:
     results: str
     measure: dict
     figures: dict
+    resources: dict
     runs: dict[str, Run] = field(default_factory=dict)
     studies: dict[str, Study] = field(default_factory=dict)
+    trunk: dict[str, str] = field(default_factory=dict)  # run id -> the longest run it is a prefix of
+    budgets: dict[str, dict[int, str]] = field(default_factory=dict)  # trunk id -> {epochs: run id}
 
     def segments(self, run_id: str) -> list[tuple[int, int]]:
-        """Epoch ranges [start, end) replayed by each measurement job."""
+        """Epoch ranges [start, end) replayed by each measurement job (of a trunk run)."""
         return segment_bounds(self.runs[run_id].settings["epochs"], self.measure["checkpoint_every"])
+
+    def link_prefixes(self) -> None:
+        """Group runs that differ only in their epoch budget under a schedule that ignores the budget
+        (constant or step): the shorter trajectories are prefixes of the longest one, which is
+        trained and replayed once for all of them."""
+        families: dict[str, dict[int, str]] = {}
+        for run_id, run in self.runs.items():
+            s = run.settings
+            shareable = s["schedule"] in ("constant", "step") and not s.get("final_low_lr_epoch", False)
+            key = run_hash({k: v for k, v in s.items() if k != "epochs"}) if shareable else run_id
+            families.setdefault(key, {})[s["epochs"]] = run_id
+        for members in families.values():
+            trunk = members[max(members)]
+            self.budgets[trunk] = dict(sorted(members.items()))
+            for run_id in members.values():
+                self.trunk[run_id] = trunk
+
+
+    def segment_runtime(self, run_id: str, segment: int) -> int:
+        """Minutes a replay segment asks for: its share of the reference pass, plus 20% for the metrics."""
+        start, end = self.segments(run_id)[segment]
+        share = (end - start) / self.runs[run_id].settings["epochs"]
+        return max(5, math.ceil(1.2 * share * self.resources["runtime"]))
 
 
 def segment_bounds(epochs: int, every: int) -> list[tuple[int, int]]:
@@ -222,6 +249,7 @@ def load(config: dict) -> Pipeline:
         results=config.get("results", "results"),
         measure=_section_defaults("measure", config.get("measure")),
         figures=_section_defaults("figures", config.get("figures")),
+        resources=_section_defaults("resources", config.get("resources")),
     )
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
@@ -238,6 +266,7 @@ def load(config: dict) -> Pipeline:
                 study.runs.append(run.run_id)
                 study.labels[run.run_id] = label_for(settings, compare, override)
         pipe.studies[name] = study
+    pipe.link_prefixes()
     return pipe
 
 

@@ -81,6 +81,7 @@ class Trainer:
             "settings": self.s,
             "torch_version": torch.__version__,
             "epoch": self.epoch,
+            "param_names": self.param_names(),  # the order of the flat w, for readers without a model
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": {"step": self.epoch * self.steps_per_epoch},

@@ -76,9 +76,11 @@ def load_weights(path) -> torch.Tensor:
 
 
 def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
-                  w0_path, w_star_path, history_path) -> None:
+                  w0_path, w_star_path, history_path, budgets=()) -> None:
+    """budgets: shorter epoch budgets whose trajectories are prefixes of this run's: their w* are
+    checkpointed too (see extract_prefix)."""
     epochs = settings["epochs"]
-    needed = checkpoint_epochs(epochs, checkpoint_every)
+    needed = sorted(set(checkpoint_epochs(epochs, checkpoint_every)) | {b for b in budgets if 0 < b < epochs})
     trainer = Trainer(settings, run_id)
     log.info("reference pass for %s on %s: %d epochs x %d steps, %d trainable parameters",
              run_id, device_name(trainer.device), epochs, trainer.steps_per_epoch, trainer.flat.numel)
@@ -99,3 +101,18 @@ def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
     save_weights(run_id, trainer.epoch, trainer.flat.data, w_star_path)
     write_parquet(pd.DataFrame(trainer.history).assign(run_id=run_id), history_path)
     log.info("w* written: ‖w* − w0‖ = %.6g", float((trainer.flat.data.cpu().double() - w0_flat.double()).norm()))
+
+
+def flat_weights(state: dict) -> torch.Tensor:
+    return torch.cat([state["model"][n].reshape(-1) for n in state["param_names"]])
+
+
+def extract_prefix(trunk_id: str, trunk_dir, budget: int, run_id: str, w0_path, w_star_path, history_path) -> None:
+    """Publish a shorter budget's reference from the longer run it is a prefix of: w* = w at `budget`."""
+    end = load_checkpoint(checkpoint_path(trunk_dir, budget), trunk_id)
+    start = load_checkpoint(checkpoint_path(trunk_dir, 0), trunk_id)
+    save_weights(run_id, 0, flat_weights(start), w0_path)
+    save_weights(run_id, budget, flat_weights(end), w_star_path)
+    history = pd.DataFrame(end["history"]).assign(run_id=run_id)
+    write_parquet(history[history["epoch"] < budget], history_path)
+    log.info("reference of %s = the first %d epochs of %s", run_id, budget, trunk_id)

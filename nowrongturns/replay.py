@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .engine import Trainer, device_name
-from .geometry import GeometryRecorder, step_table
+from .geometry import GeometryRecorder
 from .io import write_parquet
 from .optim import lr_at
 from .reference import checkpoint_path, load_checkpoint, load_weights
@@ -33,16 +33,24 @@ def relative_drift(w_replay: torch.Tensor, w_ref: torch.Tensor, w_start: torch.T
 
 
 def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
-                w_star_path, out_path, tolerance: float = 0.0) -> dict:
+                targets: dict, out_path, tolerance: float = 0.0) -> dict:
+    """Replay epochs [start, end) and record the sums against every target w*.
+
+    targets: {epoch budget: path of that budget's w*}. The run's own w* is the target of
+    its full budget; shorter budgets whose trajectories are prefixes of this one ride along,
+    each recorded only for the steps of its epochs.
+    """
     trainer = Trainer(settings, run_id)
     trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
     w_start = trainer.flat.data.detach().clone()
-    w_star = load_weights(w_star_path)
     spe = trainer.steps_per_epoch
     n = (end - start) * spe
-    log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s",
-             run_id, segment, start, end - 1, n, device_name(trainer.device))
-    recorder = GeometryRecorder(trainer.flat, w_star, n, settings["weight_decay"])
+    budgets = sorted(b for b in targets if b > start)
+    log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s",
+             run_id, segment, start, end - 1, n, device_name(trainer.device), budgets)
+    recorder = GeometryRecorder(trainer.flat, [load_weights(targets[b]) for b in budgets], n,
+                                settings["weight_decay"], limits=[(min(b, end) - start) * spe for b in budgets],
+                                names=budgets)
     trainer.train(end, recorder=recorder)
 
     ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
@@ -61,7 +69,6 @@ def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, 
             f"exceeds drift_tolerance {tolerance:g}"
         )
     steps = np.arange(start * spe, end * spe)
-    table = step_table(run_id, steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps],
-                       recorder.read(), recorder.columns, grad_clip=settings["grad_clip"])
-    write_parquet(table, out_path, metadata={"drift": info})
+    raw = recorder.raw(steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps])
+    write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets})
     return info

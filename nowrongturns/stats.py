@@ -5,21 +5,26 @@ import numpy as np
 import pandas as pd
 
 from .io import read_parquet_metadata, write_json, write_parquet
+from .metrics import for_target, step_table
 
 EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
 QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
 
 
-def gather(segment_paths: list[str], steps_path, drift_path) -> pd.DataFrame:
-    """Concatenate the segments in step order and collect their drift records."""
+def gather(run_id: str, segment_paths: list[str], budget: int, steps_path, drift_path,
+           grad_clip: float | None = None) -> pd.DataFrame:
+    """The run's per-step table from the replay segments' sums against its w*, and their drift records.
+
+    The segments may belong to a longer run whose trajectory this one's is a prefix of (budget < its epochs).
+    """
     tables, drifts = [], []
     for path in segment_paths:
         tables.append(pd.read_parquet(path))
         drifts.append(read_parquet_metadata(path)["drift"])
-    steps = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
-    expected = np.arange(steps["step"].iloc[0], steps["step"].iloc[0] + len(steps))
-    if not np.array_equal(steps["step"].to_numpy(), expected):
-        raise ValueError(f"segments {segment_paths} do not tile the steps without gaps or overlaps")
+    raw = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
+    steps = step_table(run_id, for_target(raw, budget, budget), grad_clip)
+    if not np.array_equal(steps["step"].to_numpy(), np.arange(len(steps))) or steps["epoch"].max() != budget - 1:
+        raise ValueError(f"segments {segment_paths} do not tile epochs 0-{budget - 1} without gaps or overlaps")
     write_parquet(steps, steps_path)
     drifts.sort(key=lambda d: d["segment"])
     write_json({"segments": drifts, "max_drift": max(d["drift"] for d in drifts)}, drift_path)

@@ -5,6 +5,9 @@ rule gather:
     output:
         steps=f"{RUNS}/steps.parquet",
         drift=f"{RUNS}/drift.json",
+    params:
+        budget=run_epochs,
+        grad_clip=run_grad_clip,
     log:
         f"{RUNS}/logs/gather.log",
     benchmark:

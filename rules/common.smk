@@ -1,4 +1,5 @@
 # Shared helpers: the validated, expanded config and the paths derived from it.
+import re
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -14,6 +15,15 @@ except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
 RESULTS = PIPE.results
+# Runs trained and replayed themselves, and runs whose trajectory is a prefix of a longer one.
+TRUNKS = [r for r in PIPE.runs if PIPE.trunk[r] == r]
+PREFIXES = [r for r in PIPE.runs if PIPE.trunk[r] != r]
+
+
+def one_of(run_ids):
+    """A wildcard regex matching exactly these run ids (and nothing when there are none)."""
+    return "|".join(re.escape(r) for r in run_ids) or "(?!)"
+
 RUNS = f"{RESULTS}/runs/{{run}}"
 FORMATS = PIPE.figures["formats"]
 
@@ -38,9 +48,41 @@ def run_dir(wildcards):
     return f"{RESULTS}/runs/{wildcards.run}"
 
 
+def run_epochs(wildcards):
+    return PIPE.runs[wildcards.run].settings["epochs"]
+
+
+def run_grad_clip(wildcards):
+    return PIPE.runs[wildcards.run].settings["grad_clip"]
+
+
+def trunk_w_star(wildcards):
+    return f"{RESULTS}/runs/{PIPE.trunk[wildcards.run]}/reference/w_star.pt"
+
+
+def trunk_dir(wildcards):
+    return f"{RESULTS}/runs/{PIPE.trunk[wildcards.run]}"
+
+
+def prefix_budgets(wildcards):
+    """The epoch budgets a trunk run's reference pass also checkpoints, for its prefix runs."""
+    return sorted(PIPE.budgets[wildcards.run])
+
+
+def segment_targets(wildcards):
+    """{budget: w* path} of every run this segment measures against (its own and its prefixes')."""
+    start, _ = PIPE.segments(wildcards.run)[int(wildcards.segment)]
+    return {b: f"{RESULTS}/runs/{r}/reference/w_star.pt" for b, r in PIPE.budgets[wildcards.run].items() if b > start}
+
+
 def segment_files(wildcards):
-    n = len(PIPE.segments(wildcards.run))
-    return [f"{RESULTS}/runs/{wildcards.run}/measure/segment_{i}.parquet" for i in range(n)]
+    """The replay segments holding this run's steps: its own, or those of the run it is a prefix of."""
+    trunk, budget = PIPE.trunk[wildcards.run], run_epochs(wildcards)
+    return [
+        f"{RESULTS}/runs/{trunk}/measure/segment_{i}.parquet"
+        for i, (start, _) in enumerate(PIPE.segments(trunk))
+        if start < budget
+    ]
 
 
 def segment_bounds(wildcards):

@@ -1,10 +1,13 @@
 rule measure_segment:
     """Replay one segment from its reference checkpoint and record the per-step geometry."""
     input:
-        w_star=f"{RUNS}/reference/w_star.pt",
+        lambda w: list(segment_targets(w).values()),
     output:
         f"{RUNS}/measure/segment_{{segment}}.parquet",
+    wildcard_constraints:
+        run=one_of(TRUNKS),
     params:
+        targets=segment_targets,
         settings=run_settings,
         run_dir=run_dir,
         bounds=segment_bounds,
@@ -15,8 +18,9 @@ rule measure_segment:
         f"{RUNS}/benchmarks/measure_segment_{{segment}}.tsv"
     threads: run_threads
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=PIPE.resources["mem_mb"],
+        runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
+        gpu=PIPE.resources["gpu"],
     conda:
         "../envs/nowrongturns.yaml"
     script:

@@ -4,19 +4,50 @@ rule reference:
         w0=f"{RUNS}/reference/w0.pt",
         w_star=f"{RUNS}/reference/w_star.pt",
         history=f"{RUNS}/reference/history.parquet",
+    wildcard_constraints:
+        run=one_of(TRUNKS),
     params:
         settings=run_settings,
         run_dir=run_dir,
         checkpoint_every=PIPE.measure["checkpoint_every"],
+        budgets=prefix_budgets,
     log:
         f"{RUNS}/logs/reference.log",
     benchmark:
         f"{RUNS}/benchmarks/reference.tsv"
     threads: run_threads
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=PIPE.resources["mem_mb"],
+        runtime=PIPE.resources["runtime"],
+        gpu=PIPE.resources["gpu"],
     conda:
         "../envs/nowrongturns.yaml"
     script:
         "../scripts/reference.py"
+
+
+rule prefix_reference:
+    """A shorter epoch budget of a longer run with the same trajectory: its w* is a checkpoint of that run."""
+    input:
+        trunk_w_star,
+    output:
+        w0=f"{RUNS}/reference/w0.pt",
+        w_star=f"{RUNS}/reference/w_star.pt",
+        history=f"{RUNS}/reference/history.parquet",
+    wildcard_constraints:
+        run=one_of(PREFIXES),
+    params:
+        trunk_dir=trunk_dir,
+        trunk=lambda w: PIPE.trunk[w.run],
+        budget=run_epochs,
+    log:
+        f"{RUNS}/logs/reference.log",
+    benchmark:
+        f"{RUNS}/benchmarks/reference.tsv"
+    resources:
+        mem_mb=PIPE.resources["mem_mb"],
+        runtime=10,
+    conda:
+        "../envs/nowrongturns.yaml"
+    script:
+        "../scripts/prefix_reference.py"

@@ -9,5 +9,6 @@ from nowrongturns.logs import logged  # noqa: E402
 from nowrongturns.stats import gather  # noqa: E402
 
 with logged(sm.log[0]) as log:
-    steps = gather(list(sm.input), sm.output.steps, sm.output.drift)
+    steps = gather(sm.wildcards.run, list(sm.input), sm.params.budget, sm.output.steps, sm.output.drift,
+                   sm.params.grad_clip)
     log.info("gathered %d steps from %d segments", len(steps), len(sm.input))

@@ -11,4 +11,4 @@ from nowrongturns.replay import run_segment  # noqa: E402
 start, end = sm.params.bounds
 with logged(sm.log[0]):
     run_segment(sm.params.settings, sm.wildcards.run, sm.params.run_dir, int(sm.wildcards.segment), start, end,
-                sm.input.w_star, sm.output[0], sm.params.tolerance)
+                sm.params.targets, sm.output[0], sm.params.tolerance)

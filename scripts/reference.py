@@ -10,4 +10,4 @@ from nowrongturns.reference import run_reference  # noqa: E402
 
 with logged(sm.log[0]):
     run_reference(sm.params.settings, sm.wildcards.run, sm.params.run_dir, sm.params.checkpoint_every,
-                  sm.output.w0, sm.output.w_star, sm.output.history)
+                  sm.output.w0, sm.output.w_star, sm.output.history, budgets=sm.params.budgets)

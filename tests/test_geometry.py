@@ -1,10 +1,12 @@
 """The per-step geometry against closed forms."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from nowrongturns.flat import FlatParams
-from nowrongturns.geometry import GeometryRecorder, metrics, step_table
+from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.metrics import for_target, metrics, step_table
 
 
 def _vector(values, dtype=torch.float64):
@@ -24,8 +26,7 @@ def _record(model, w_star, loss_fn, lr=0.1, weight_decay=0.0):
     rec.before_step(0, loss)
     opt.step()
     rec.after_step(0)
-    df = step_table("r", [0], [0], [lr], rec.read(), rec.columns)
-    return df.iloc[0]
+    return step_table("r", for_target(rec.raw([0], [0], [lr]), "0")).iloc[0]
 
 
 def test_isotropic_quadratic_gives_ones():
@@ -96,8 +97,9 @@ def test_metrics_of_zero_gradient_are_nan_not_errors():
 
 def test_clipped_columns_follow_the_clipping_rule():
     # ‖G‖ = 5 clipped to 1: s = 1/(5 + 1e-6); RSI and EB scale by s, loLR by 1/s, γ unchanged.
-    sums = np.array([[0.1, 3.0, 25.0, 4.0, 0.0, 0.0]])
-    df = step_table("r", [0], [0], [0.1], sums, ["loss", "g_dot_d", "g_sq", "d_sq", "u_sq", "u_dot_d"], grad_clip=1.0)
+    raw = pd.DataFrame({"epoch": [0], "step": [0], "lr": [0.1], "loss": [0.1], "g_dot_d": [3.0], "g_sq": [25.0],
+                        "d_sq": [4.0], "u_sq": [0.0], "u_dot_d": [0.0]})
+    df = step_table("r", raw, grad_clip=1.0)
     s = 1.0 / (5.0 + 1e-6)
     row = df.iloc[0]
     assert row["clip_scale"] == pytest.approx(s)
@@ -105,7 +107,7 @@ def test_clipped_columns_follow_the_clipping_rule():
     assert row["clip_rsi"] == pytest.approx(s * 3.0 / 4.0)
     assert row["clip_eb"] == pytest.approx(s * 5.0 / 2.0)
     assert row["clip_lolr"] == pytest.approx(3.0 / 25.0 / s)
-    unclipped = step_table("r", [0], [0], [0.1], sums, ["loss", "g_dot_d", "g_sq", "d_sq", "u_sq", "u_dot_d"])
+    unclipped = step_table("r", raw)
     assert "clip_scale" not in unclipped.columns
 
 
@@ -117,7 +119,33 @@ def test_clipped_geometry_matches_the_actual_sgd_update(make_settings):
     trainer = Trainer(s, "clip")
     rec = GeometryRecorder(trainer.flat, torch.zeros(trainer.flat.numel), trainer.steps_per_epoch)
     trainer.train(1, recorder=rec)
-    df = step_table("clip", [0] * trainer.steps_per_epoch, range(trainer.steps_per_epoch),
-                    [0.1] * trainer.steps_per_epoch, rec.read(), rec.columns, grad_clip=0.05)
+    n = trainer.steps_per_epoch
+    df = step_table("clip", for_target(rec.raw([0] * n, range(n), [0.1] * n), "0"), grad_clip=0.05)
     assert (df["clip_scale"] < 1).all()  # clipping was active at every step
     np.testing.assert_allclose(df["u_norm"], 0.1 * df["clip_g_norm"], rtol=1e-5)
+
+
+def test_several_targets_match_separate_recordings(make_settings):
+    # One replay measuring against two final points gives, for each, exactly what a replay against
+    # that point alone gives; the shorter budget's target is recorded for its steps only.
+    from nowrongturns.engine import Trainer
+
+    s = make_settings(model="mlp", width=16, optimizer="momentum", weight_decay=1e-3, epochs=2)
+    ref = Trainer(s, "r")
+    ref.train(1)
+    w1 = ref.flat.data.clone()
+    ref.train(2)
+    w2 = ref.flat.data.clone()
+    n = 2 * ref.steps_per_epoch
+    both = Trainer(s, "r")
+    rec = GeometryRecorder(both.flat, [w1, w2], n, 1e-3, limits=[n // 2, n], names=[1, 2])
+    both.train(2, recorder=rec)
+    raw = rec.raw(np.arange(n) // (n // 2), np.arange(n), [0.05] * n)
+    for w_star, name in ((w1, 1), (w2, 2)):
+        alone = Trainer(s, "r")
+        single = GeometryRecorder(alone.flat, w_star, n, 1e-3)
+        alone.train(2, recorder=single)
+        expected = for_target(single.raw(raw["epoch"], raw["step"], raw["lr"]), "0", budget=name)
+        pd.testing.assert_frame_equal(for_target(raw, name, budget=name).reset_index(drop=True),
+                                      expected.reset_index(drop=True))
+    assert raw["g_dot_d@1"].iloc[n // 2:].isna().all()  # past budget 1: not recorded

@@ -294,3 +294,11 @@ def test_same_batches_in_another_process(tmp_path):
     code = f"from tests.test_loaders import _digest; print(_digest({args}))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == here
+
+
+def test_cifar_paper_split_matches_random_split_of_the_public_code():
+    # The paper's code: random_split(train, [0.8 n, 0.2 n], generator=Generator().manual_seed(1)).
+    train, val = cifar10.paper_split(50_000)
+    ref_train, ref_val = torch.utils.data.random_split(range(50_000), [40_000, 10_000],
+                                                       generator=torch.Generator().manual_seed(1))
+    assert train.tolist() == list(ref_train.indices) and val.tolist() == list(ref_val.indices)

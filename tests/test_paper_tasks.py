@@ -31,7 +31,7 @@ def test_cifar_device_and_loader_paths_give_the_same_trajectory(tmp_path, make_s
     device.train(2)
     loader = Trainer({**base, "data_path": "loader", "num_workers": 2}, "a")
     loader.train(2)
-    assert device.steps_per_epoch == 6  # 60 images, 6 held out for validation, batches of 8
+    assert device.steps_per_epoch == 6  # 60 images, 20% held out for validation as in the paper's code, batches of 8
     assert torch.equal(device.flat.data, loader.flat.data)
 
 

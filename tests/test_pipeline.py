@@ -210,10 +210,36 @@ def test_cifar10_path_end_to_end(tmp_path):
     (run_id,) = load(cfg).runs
     base = tmp_path / "results/runs" / run_id
     steps = pd.read_parquet(base / "steps.parquet")
-    assert list(steps["step"]) == list(range(6))  # 58 training images (6 held out), batches of 16, 2 epochs
+    assert list(steps["step"]) == list(range(6))  # 51 training images (20% held out), batches of 16, 2 epochs
     assert list(steps.columns[:len(STEP_COLUMNS)]) == STEP_COLUMNS and set(WD_COLUMNS) <= set(steps.columns)
     assert np.isfinite(steps.drop(columns="run_id").to_numpy(dtype=float)).all()
     assert json.loads((base / "drift.json").read_text())["max_drift"] == 0.0
     assert "val_acc" in pd.read_parquet(base / "reference/history.parquet").columns
     (folder,) = [p for p in (tmp_path / "results/figures").iterdir() if p.name.startswith("cifar-")]
     assert all((folder / f"{kind}.png").stat().st_size > 1000 for kind in ("gamma", "stacked", "lolr", "distance"))
+
+
+def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
+    """With a constant lr, the 2-epoch run is a prefix of the 4-epoch run: one reference pass and one
+    replay serve both, and the 2-epoch tables equal those of the 2-epoch run computed on its own."""
+    base = {"model": "mlp", "width": 16, "optimizer": "momentum", "lr": 0.05, "weight_decay": 1e-4}
+    shared = {"measure": {"checkpoint_every": 2}, "figures": {"formats": ["png"], "dpi": 50},
+              "studies": {"budgets": {"base": base, "overrides": {"epochs": [2, 4]}, "compare": "epochs",
+                                      "figures": ["gamma"]}}}
+    work = tmp_path / "shared"
+    work.mkdir()
+    write(work / "config.yaml", shared)
+    assert planned_jobs(work) == {"reference": 1, "prefix_reference": 1, "measure_segment": 2, "gather": 2,
+                                  "epoch_stats": 2, "lolr": 2, "figure": 1, "overview": 1, "all": 1}
+    snakemake(work)
+
+    alone = {**shared, "studies": {"budgets": {"base": {**base, "epochs": 2}, "figures": ["gamma"]}}}
+    work_alone = tmp_path / "alone"
+    work_alone.mkdir()
+    write(work_alone / "config.yaml", alone)
+    snakemake(work_alone)
+    (run_id,) = load(alone).runs
+    assert run_id in load(shared).runs
+    for table in ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(work / "results/runs" / run_id / table),
+                                      pd.read_parquet(work_alone / "results/runs" / run_id / table))

@@ -2,7 +2,8 @@
 import numpy as np
 
 from nowrongturns.engine import Trainer
-from nowrongturns.geometry import GeometryRecorder, metrics
+from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.metrics import for_target, metrics
 
 
 def test_random_walk_gamma_follows_closed_form(make_settings):
@@ -13,8 +14,8 @@ def test_random_walk_gamma_follows_closed_form(make_settings):
     replay = Trainer(s, "rw")
     rec = GeometryRecorder(replay.flat, ref.flat.data.clone(), steps)
     replay.train(2, recorder=rec)
-    sums = rec.read()
-    gamma = metrics(sums[:, 1], sums[:, 2], sums[:, 3])["gamma"]
+    sums = for_target(rec.raw(np.arange(steps) // (steps // 2), np.arange(steps), [1.0] * steps), "0")
+    gamma = metrics(sums["g_dot_d"], sums["g_sq"], sums["d_sq"])["gamma"]
     remaining = steps - np.arange(steps)  # T − t
     scaled = gamma * np.sqrt(remaining)
     # With ξ ~ N(0, I/d), γ_t·√(T−t) = (‖ξ_t‖² + Σ_{s>t} ξ_t·ξ_s) / (‖ξ_t‖ ‖Σ_{s≥t} ξ_s‖/√(T−t)).

@@ -48,14 +48,24 @@ def test_lolr_table_ratio():
     assert row["ratio_mean"] == pytest.approx(g.lolr.mean() / 0.05)
 
 
-def test_gather_orders_segments_and_rejects_gaps(tmp_path):
-    steps = _steps()
+def test_gather_derives_the_budget_table_and_rejects_gaps(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 15
+    raw = pd.DataFrame({"epoch": np.arange(n) // 5, "step": np.arange(n), "lr": 0.1, "loss": rng.random(n),
+                        "g_sq": rng.random(n) + 1, "u_sq": rng.random(n)})
+    for budget in (2, 3):  # a prefix run (2 epochs) rides along with the 3-epoch run
+        for name in ("g_dot_d", "d_sq", "u_dot_d"):
+            raw[f"{name}@{budget}"] = rng.random(n) + 0.5
+        raw.loc[raw["epoch"] >= budget, [f"g_dot_d@{budget}", f"d_sq@{budget}", f"u_dot_d@{budget}"]] = np.nan
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    write_parquet(steps.iloc[10:], b, metadata={"drift": {"segment": 1, "drift": 0.0}})
-    write_parquet(steps.iloc[:10], a, metadata={"drift": {"segment": 0, "drift": 0.0}})
-    out = gather([str(b), str(a)], tmp_path / "steps.parquet", tmp_path / "drift.json")
+    write_parquet(raw.iloc[10:], b, metadata={"drift": {"segment": 1, "drift": 0.0}})
+    write_parquet(raw.iloc[:10], a, metadata={"drift": {"segment": 0, "drift": 0.0}})
+    out = gather("r3", [str(b), str(a)], 3, tmp_path / "steps.parquet", tmp_path / "drift.json")
     assert list(out["step"]) == list(range(15))
-    write_parquet(steps.iloc[:5], a, metadata={"drift": {"segment": 0, "drift": 0.0}})
+    assert out["gamma"].to_numpy() == pytest.approx(
+        raw["g_dot_d@3"] / np.sqrt(raw["g_sq"] * raw["d_sq@3"]))
+    short = gather("r2", [str(a)], 2, tmp_path / "s2.parquet", tmp_path / "d2.json")
+    assert list(short["step"]) == list(range(10)) and short["run_id"].unique().tolist() == ["r2"]
     with pytest.raises(ValueError, match="gaps or overlaps"):
-        gather([str(a), str(b)], tmp_path / "s2.parquet", tmp_path / "d2.json")
-    assert not (tmp_path / "s2.parquet").exists()
+        gather("r3", [str(b)], 3, tmp_path / "s3.parquet", tmp_path / "d3.json")
+    assert not (tmp_path / "s3.parquet").exists()

@@ -122,6 +122,14 @@ def _load_folder(folder: Path, split: str) -> dict:
             f"y_{split}": torch.tensor(ys, dtype=torch.int64)}
 
 
+def paper_split(n: int, train_fraction: float = 0.8, split_seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train_idx, val_idx) exactly as the paper's public code makes them: torch.utils.data.random_split of
+    the n training images into 80% / 20% with torch.Generator().manual_seed(1) (40,000 / 10,000 for CIFAR-10)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
+    n_train = int(n * train_fraction)
+    return perm[:n_train], perm[n_train:]
+
+
 def train_val_split(y, val_size: int = VAL_SIZE, split_seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """(train_idx, val_idx), sorted: each class gives val_size * n_class / n of its samples (largest remainders
     round up), the first ones in a random order drawn from generator("train_val_split", split_seed)."""
