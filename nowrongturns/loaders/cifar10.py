@@ -7,13 +7,14 @@ Two on-disk forms, told apart by what the folder holds:
     class order;
   * an image-folder export: train/<class>/*.png|jpg and test/<class>/..., folders named by CLASSES.
 
-Validation split: the paper (A.3) uses the official 50,000 / 10,000 train/test split and names no validation
-set, so `train_val_split` holds out a fixed, stratified 5,000 of the 50,000 training images (500 per class),
-drawn with SPLIT_SEED: the split is part of the data set, the same for every run and seed.
+Validation split: the paper's text names none; its public code holds out a random 20% of the 50,000
+training images with torch's random_split and split seed 1. `paper_split` reproduces those indices exactly
+and is what the pipeline uses. `train_val_split` (a fixed, stratified hold-out) is kept for other studies.
 
-Augmentation is the standard one: a random 32x32 crop of the image zero-padded by 4, a horizontal flip with
-probability 1/2, then per-channel normalization. Both draws come from generator("cifar_aug", seed, epoch, step)
-alone and are applied to a whole batch on the device.
+Augmentation: the pipeline uses the public code's random 32x32 crop of the image zero-padded by 4, then
+per-channel normalization; `crop_flip_draws` also draws horizontal flips for studies that want them
+(`random_crop_flip`). Every draw comes from generator("cifar_aug", seed, epoch, step) alone and is applied
+to a whole batch on the device.
 """
 from __future__ import annotations
 
