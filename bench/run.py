@@ -19,7 +19,6 @@ import pipeline_scale  # noqa: E402
 import step_overhead  # noqa: E402
 
 
-
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

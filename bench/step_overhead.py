@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from nowrongturns.config import run_defaults
 from nowrongturns.engine import Trainer
