@@ -50,6 +50,9 @@ def main(argv=None) -> int:
         return 0
     try:
         run = _run(pipe, args.run_id)
+        if pipe.trunk[run.run_id] != run.run_id:
+            raise ConfigError(f"run {run.run_id} is the first {run.settings['epochs']} epochs of "
+                              f"{pipe.trunk[run.run_id]}: train and replay that run (Snakemake does both)")
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -60,13 +63,15 @@ def main(argv=None) -> int:
 
             ref = run_dir / "reference"
             run_reference(run.settings, run.run_id, run_dir, pipe.measure["checkpoint_every"],
-                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet", budgets=[run.settings["epochs"]])
+                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet",
+                          budgets=list(pipe.budgets[run.run_id]))
         else:
             from .replay import run_segment
 
             start, end = pipe.segments(run.run_id)[args.segment]
             run_segment(run.settings, run.run_id, run_dir, args.segment, start, end,
-                        {run.settings["epochs"]: run_dir / "reference" / "w_star.pt"},
+                        {b: Path(pipe.results) / "runs" / r / "reference" / "w_star.pt"
+                         for b, r in pipe.budgets[run.run_id].items()},
                         run_dir / "measure" / f"segment_{args.segment}.parquet",
                         pipe.measure["drift_tolerance"])
     return 0

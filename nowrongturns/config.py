@@ -123,7 +123,6 @@ class Pipeline:
             for run_id in members.values():
                 self.trunk[run_id] = trunk
 
-
     def segment_runtime(self, run_id: str, segment: int) -> int:
         """Minutes a replay segment asks for: its share of the reference pass, plus 20% for the metrics."""
         start, end = self.segments(run_id)[segment]

@@ -45,6 +45,11 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
 
 
+def state_weights(state: dict) -> torch.Tensor:
+    """The flat w of a checkpoint: its trainable parameters in the order it records."""
+    return torch.cat([state["model"][n].reshape(-1) for n in state["param_names"]])
+
+
 class Trainer:
     def __init__(self, settings: dict, run_id: str = ""):
         self.s, self.run_id = settings, run_id
@@ -105,7 +110,7 @@ class Trainer:
 
     def weights_from_state(self, state: dict) -> torch.Tensor:
         """The flat w of a checkpoint, in the same order as the live flat buffer."""
-        return torch.cat([state["model"][n].reshape(-1) for n in self.param_names()]).to(self.device)
+        return state_weights(state).to(self.device)
 
     # -- training ----------------------------------------------------------------------------
     def run_epoch(self, recorder=None, first_row: int = 0) -> list[float]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .metrics import SUMS, WD_SUMS  # noqa: F401 (re-exported)
-
 _SHARED = ["loss", "g_sq", "u_sq"]
 _PER_TARGET = ["g_dot_d", "d_sq", "u_dot_d"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .engine import Trainer, device_name
+from .engine import Trainer, device_name, state_weights
 from .io import atomic_path, write_parquet
 
 log = logging.getLogger("nowrongturns")
@@ -103,16 +103,12 @@ def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
     log.info("w* written: ‖w* − w0‖ = %.6g", float((trainer.flat.data.cpu().double() - w0_flat.double()).norm()))
 
 
-def flat_weights(state: dict) -> torch.Tensor:
-    return torch.cat([state["model"][n].reshape(-1) for n in state["param_names"]])
-
-
 def extract_prefix(trunk_id: str, trunk_dir, budget: int, run_id: str, w0_path, w_star_path, history_path) -> None:
     """Publish a shorter budget's reference from the longer run it is a prefix of: w* = w at `budget`."""
     end = load_checkpoint(checkpoint_path(trunk_dir, budget), trunk_id)
     start = load_checkpoint(checkpoint_path(trunk_dir, 0), trunk_id)
-    save_weights(run_id, 0, flat_weights(start), w0_path)
-    save_weights(run_id, budget, flat_weights(end), w_star_path)
+    save_weights(run_id, 0, state_weights(start), w0_path)
+    save_weights(run_id, budget, state_weights(end), w_star_path)
     history = pd.DataFrame(end["history"]).assign(run_id=run_id)
     write_parquet(history[history["epoch"] < budget], history_path)
     log.info("reference of %s = the first %d epochs of %s", run_id, budget, trunk_id)
