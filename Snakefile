@@ -7,14 +7,21 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The embedded default study, unless --configfile/--config gave one: Snakemake would
-# otherwise merge a preset into the default studies instead of replacing them.
-if not config:
+# The embedded default study, unless --configfile gave one: Snakemake would otherwise merge
+# a preset into the default studies instead of replacing them. --config key=value still
+# overrides single keys of either (e.g. --config container=nowrongturns.sif).
+if not workflow.overwrite_configfiles:
 
     configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+# Every rule runs in this image under --use-singularity (config key `container`).
+container: PIPE.container
+
+
 include: "rules/reference.smk"
 include: "rules/measure.smk"
 include: "rules/aggregate.smk"

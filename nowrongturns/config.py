@@ -73,6 +73,10 @@ _NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "
                 "width_multiplier"}
 
 
+# The image `docker build -t nowrongturns:0.1.0 .` makes, read from the local Docker daemon.
+DEFAULT_CONTAINER = "docker-daemon:nowrongturns:0.1.0"
+
+
 class ConfigError(ValueError):
     """A config problem, with the offending key and value in the message."""
 
@@ -98,6 +102,7 @@ class Pipeline:
     measure: dict
     figures: dict
     resources: dict
+    container: str = DEFAULT_CONTAINER  # the image rules run in under --use-singularity
     runs: dict[str, Run] = field(default_factory=dict)
     studies: dict[str, Study] = field(default_factory=dict)
     trunk: dict[str, str] = field(default_factory=dict)  # run id -> the longest run it is a prefix of
@@ -249,6 +254,7 @@ def load(config: dict) -> Pipeline:
         measure=_section_defaults("measure", config.get("measure")),
         figures=_section_defaults("figures", config.get("figures")),
         resources=_section_defaults("resources", config.get("resources")),
+        container=config.get("container", DEFAULT_CONTAINER),
     )
     for name, spec in config["studies"].items():
         compare = spec.get("compare")

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from . import gpu_slots
 from .flat import FlatParams
 from .optim import build_optimizer, lr_at, weight_decay_at
 from .seeding import derive_seed
@@ -27,6 +28,10 @@ class Diverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
+    """cpu, cuda, or auto: the GPU when one is visible, the CPU otherwise. With several GPUs
+    visible, the job takes one that no other job on this machine holds."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("run setting device = 'cuda', but no CUDA device is visible")
@@ -36,6 +41,9 @@ def resolve_device(name: str) -> torch.device:
         torch.backends.cudnn.benchmark = False
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+        index = gpu_slots.claim(gpu_slots.gpu_keys())
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device(name)
 
 
@@ -85,6 +93,7 @@ class Trainer:
             "run_id": self.run_id,
             "settings": self.s,
             "torch_version": torch.__version__,
+            "device": self.device.type,  # a replay under device: auto follows the reference
             "epoch": self.epoch,
             "param_names": self.param_names(),  # the order of the flat w, for readers without a model
             "model": self.model.state_dict(),

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +23,7 @@ def logged(path=None):
     for h in handlers:
         h.setFormatter(logging.Formatter(FORMAT))
         logger.addHandler(h)
+    logger.info("%s", where())
     try:
         yield logger
     except Exception as err:
@@ -30,3 +33,14 @@ def logged(path=None):
         for h in handlers:
             logger.removeHandler(h)
             h.close()
+
+
+def where() -> str:
+    """Where this job runs: host, SLURM job, container image and interpreter (the first line of every log)."""
+    parts = [f"host={platform.node()}", f"python={sys.executable}"]
+    if os.environ.get("SLURM_JOB_ID"):
+        parts.append(f"slurm_job_id={os.environ['SLURM_JOB_ID']} slurm_node={os.environ.get('SLURMD_NODENAME', '?')}")
+    container = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
+    if container:
+        parts.append(f"container={container}")
+    return "job " + " ".join(parts)

@@ -40,8 +40,15 @@ def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, 
     its full budget; shorter budgets whose trajectories are prefixes of this one ride along,
     each recorded only for the steps of its epochs.
     """
+    state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
+    if settings["device"] == "auto":
+        # Exact replay needs the reference's kind of device, not whatever this node has.
+        settings = {**settings, "device": state.get("device", "cpu")}
+        if settings["device"] == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
+                               "to this replay: run it where a GPU is")
     trainer = Trainer(settings, run_id)
-    trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
+    trainer.load_state(state)
     w_start = trainer.flat.data.detach().clone()
     spe = trainer.steps_per_epoch
     n = (end - start) * spe

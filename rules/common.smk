@@ -41,7 +41,9 @@ def run_settings(wildcards):
 
 
 def run_threads(wildcards):
-    return PIPE.runs[wildcards.run].settings["threads"]
+    """Cores a training job occupies: torch's threads plus its DataLoader worker processes."""
+    settings = PIPE.runs[wildcards.run].settings
+    return settings["threads"] + settings.get("num_workers", 0)
 
 
 def run_dir(wildcards):

@@ -28,3 +28,14 @@ def run_cli(*args, cwd, check=True, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"nowrongturns {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def local_reduced_study(tmp_path_factory):
+    """The reduced default study run locally: what the container and cluster runs must equal."""
+    from .workflow import reduced_default_config, snakemake, write
+
+    work = tmp_path_factory.mktemp("local_study")
+    write(work / "config.yaml", reduced_default_config())
+    snakemake(work)
+    return work

@@ -113,3 +113,18 @@ def test_divergence_names_epoch_and_step(make_settings, optimizer, lr):
                       steps_per_epoch=50, epochs=3)
     with pytest.raises(Diverged, match=r"^run boom: diverged at epoch 0 step \d+ \(step \d+ of the epoch\)"):
         Trainer(s, "boom").train(3)
+
+
+def test_auto_device_replay_follows_the_reference_device(tmp_path):
+    cfg, run_id = _config(tmp_path, "auto.yaml", epochs=2, every=1)  # device: auto (the default)
+    run_cli("reference", cfg, run_id, cwd=tmp_path)
+    ckpt = tmp_path / "results/runs" / run_id / "reference/checkpoints/epoch_0001.pt"
+    state = torch.load(ckpt, weights_only=False)
+    assert state["device"] == "cpu"  # no GPU visible here
+    # A reference pass that ran on a GPU is replayed on a GPU: here, where none is visible, that
+    # is an error before any work, not a replay on the CPU that would drift.
+    state["device"] = "cuda"
+    torch.save(state, ckpt)
+    proc = run_cli("measure", cfg, run_id, 1, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible" in proc.stderr

@@ -17,20 +17,12 @@ from nowrongturns.config import load
 from nowrongturns.stats import EPOCH_METRICS
 
 from .conftest import ROOT
+from .workflow import reduced_default_config, snakemake, write
 
 pytestmark = pytest.mark.slow
-SNAKEFILE = ROOT / "Snakefile"
 STEP_COLUMNS = ["run_id", "epoch", "step", "lr", "loss", "g_dot_d", "g_norm", "d_norm", "rsi", "eb", "gamma",
                 "lolr", "u_norm", "u_dot_d", "cos_u_d"]
 WD_COLUMNS = ["wd_g_dot_d", "wd_g_norm", "wd_rsi", "wd_eb", "wd_gamma", "wd_lolr"]
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
 
 
 def planned_jobs(workdir) -> dict:
@@ -42,20 +34,6 @@ def planned_jobs(workdir) -> dict:
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
     jobs.pop("total", None)
     return {rule: int(n) for rule, n in jobs.items()}
-
-
-def reduced_default_config() -> dict:
-    """The embedded default study, every study kept, with fewer epochs and smaller walks."""
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    cfg["defaults"]["epochs"] = 4
-    cfg["measure"]["checkpoint_every"] = 2
-    cfg["figures"]["dpi"] = 60
-    cfg["studies"]["random_walk"]["base"].update(width=20_000, steps_per_epoch=20, epochs=4)
-    return cfg
-
-
-def write(path, cfg):
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 @pytest.fixture(scope="module")

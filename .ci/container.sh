@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build the project's Dockerfile on a machine with no container registry and convert it to a .sif:
+#   .ci/container.sh OUT.sif
+# Starts a Docker daemon (stopped again on exit, also on failure), makes a Debian 12 base image
+# with debootstrap, builds the Dockerfile on it, and converts the image with apptainer.
+# Needs root and what .ci/install-services.sh installs. Facts: shared/notes/containers.md.
+#
+# Environment (all optional):
+#   WHEELHOUSE   folder of wheels served to the build on loopback (pip --find-links), so torch
+#                comes from this disk instead of a multi-GB download; default: the machine's own
+#                /opt/pypi-more/files when present
+#   IMAGE        tag to build (default nowrongturns:ci)
+set -euo pipefail
+
+out=${1:?usage: .ci/container.sh OUT.sif}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+image=${IMAGE:-nowrongturns:ci}
+base=nowrongturns-base:bookworm
+state=$(mktemp -d)
+export DOCKER_HOST=unix://$state/docker.sock
+# apptainer's layer cache and scratch go with everything else, so nothing stays on disk.
+export APPTAINER_CACHEDIR=$state/apptainer-cache APPTAINER_TMPDIR=$state/apptainer-tmp
+mkdir -p "$APPTAINER_CACHEDIR" "$APPTAINER_TMPDIR"
+
+cleanup() {
+    [ -f "$state/http.pid" ] && kill "$(cat "$state/http.pid")" 2>/dev/null || true
+    if [ -n "${dockerd_pid:-}" ]; then
+        kill "$dockerd_pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    # dockerd leaves its network-namespace mount behind; unmount whatever still lies under $state.
+    awk -v s="$state" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount 2>/dev/null || true
+    rm -rf "$state"
+}
+trap cleanup EXIT
+stamp() { echo "[container.sh $(date +%T)] $*"; }
+
+stamp "starting dockerd"
+dockerd --host "$DOCKER_HOST" --pidfile "$state/dockerd.pid" --exec-root "$state/exec" --data-root "$state/data" \
+    >"$state/dockerd.log" 2>&1 &
+dockerd_pid=$!
+for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+docker info >/dev/null 2>&1 || { cat "$state/dockerd.log" >&2; echo "dockerd did not start" >&2; exit 1; }
+
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    stamp "debootstrap bookworm (minbase) from ${mirror:-http://deb.debian.org/debian}"
+    debootstrap --variant=minbase bookworm "$state/rootfs" "${mirror:-http://deb.debian.org/debian}" \
+        >"$state/debootstrap.log" 2>&1 || { tail -n 30 "$state/debootstrap.log" >&2; exit 1; }
+    tar -C "$state/rootfs" -c . | docker import - "$base" >/dev/null
+    rm -rf "$state/rootfs"
+fi
+
+build_args=(--build-arg "BASE=$base")
+certs=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+[ -n "$certs" ] && build_args+=(--build-arg "EXTRA_CA_CERTS=$certs")
+wheelhouse=${WHEELHOUSE:-/opt/pypi-more/files}
+if [ -d "$wheelhouse" ]; then
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    python3 -m http.server --bind 127.0.0.1 --directory "$wheelhouse" "$port" >/dev/null 2>&1 &
+    echo $! >"$state/http.pid"
+    build_args+=(--build-arg "PIP_FIND_LINKS=http://127.0.0.1:$port/")
+    stamp "serving wheels from $wheelhouse on 127.0.0.1:$port"
+fi
+
+stamp "docker build -t $image"
+docker build --network host "${build_args[@]}" -t "$image" "$repo"
+docker image inspect "$image" --format 'image {{.RepoTags}} size {{.Size}} bytes'
+echo "docker run as: $(docker run --rm --network none "$image" id -un)"
+
+stamp "apptainer build $out"
+rm -f "$out"
+APPTAINER_DROP_CAPS=CAP_SYS_RESOURCE apptainer build --disable-cache \
+    --mksquashfs-args "-comp zstd -Xcompression-level 3" "$out.tmp" "docker-daemon:$image"
+mv "$out.tmp" "$out"
+stamp "done: $(du -h "$out" | cut -f1) $out"

@@ -1,0 +1,77 @@
+"""Running the workflow from tests: Snakemake in a fresh process, the reduced default study,
+comparing two result folders, and the gate for tests that need root-installed tools."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from .conftest import ROOT
+
+SNAKEFILE = ROOT / "Snakefile"
+
+
+def snakemake(workdir, *args, check=True, cores=True, env=None, timeout=1200):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *(["--cores", "2"] if cores else []), *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def reduced_default_config() -> dict:
+    """The embedded default study, every study kept, with fewer epochs and smaller walks."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["defaults"]["epochs"] = 4
+    cfg["measure"]["checkpoint_every"] = 2
+    cfg["figures"]["dpi"] = 60
+    cfg["studies"]["random_walk"]["base"].update(width=20_000, steps_per_epoch=20, epochs=4)
+    return cfg
+
+
+def write(path, cfg):
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+RUN_TABLES = ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet")
+
+
+def assert_same_results(work_a, work_b) -> int:
+    """Every run's tables equal (exactly) and its w0/w* bitwise equal in two result folders; same
+    figure files. Returns the number of runs compared."""
+    runs_a = sorted(p.name for p in (work_a / "results/runs").iterdir())
+    runs_b = sorted(p.name for p in (work_b / "results/runs").iterdir())
+    assert runs_a == runs_b
+    for run in runs_a:
+        a, b = work_a / "results/runs" / run, work_b / "results/runs" / run
+        for table in RUN_TABLES:
+            ta, tb = pd.read_parquet(a / table), pd.read_parquet(b / table)
+            pd.testing.assert_frame_equal(ta, tb, check_exact=True, obj=f"{run}/{table}")
+        for weights in ("w0.pt", "w_star.pt"):
+            wa = torch.load(a / "reference" / weights, weights_only=True)
+            wb = torch.load(b / "reference" / weights, weights_only=True)
+            assert wa.keys() == wb.keys() and torch.equal(wa.pop("w"), wb.pop("w")) and wa == wb, f"{run}/{weights}"
+    figs_a = sorted(p.relative_to(work_a) for p in (work_a / "results/figures").rglob("*.png"))
+    figs_b = sorted(p.relative_to(work_b) for p in (work_b / "results/figures").rglob("*.png"))
+    assert figs_a == figs_b and figs_a
+    return len(runs_a)
+
+
+def require_root_tools(what: str, tools: list[str]) -> None:
+    """Skip (with the reason) where the tools are missing or we are not root; under CI, fail:
+    .ci/run installs them there, so a skip would hide a broken set-up."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    reason = None
+    if os.geteuid() != 0:
+        reason = f"{what} needs root"
+    elif missing:
+        reason = f"{what} needs {', '.join(missing)} (bash .ci/install-services.sh installs them on Debian 12)"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run this test, not skip it")
+        pytest.skip(reason)
