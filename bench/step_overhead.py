@@ -74,7 +74,7 @@ def measure(overrides: dict, epochs: int = 12, warmup: int = 2) -> dict:
                     save_checkpoint(trainer, ckpt)  # a checkpoint every epoch: the worst case
                 else:
                     trainer.run_epoch(recorder, first_row=0)
-                    recorder.read()  # one host read per segment; here per epoch, the worst case
+                    recorder.sums()  # one host read per segment; here per epoch, the worst case
                 if epoch >= warmup:
                     times[name].append((time.perf_counter() - t0) / spe)
     med = {name: statistics.median(t) for name, t in times.items()}

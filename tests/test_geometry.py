@@ -149,3 +149,27 @@ def test_several_targets_match_separate_recordings(make_settings):
         pd.testing.assert_frame_equal(for_target(raw, name, budget=name).reset_index(drop=True),
                                       expected.reset_index(drop=True))
     assert raw["g_dot_d@1"].iloc[n // 2:].isna().all()  # past budget 1: not recorded
+
+
+def test_chunked_sums_equal_whole_vector_sums(make_settings):
+    # Large models go through the vectors in cache-sized chunks; the sums are the same up to
+    # float64 rounding (only the order of the additions differs), targets, limits and λ included.
+    from nowrongturns.engine import Trainer
+
+    s = make_settings(model="mlp", width=16, optimizer="momentum", weight_decay=1e-3, epochs=2)
+    ref = Trainer(s, "r")
+    ref.train(1)
+    w1 = ref.flat.data.clone()
+    ref.train(2)
+    w2 = ref.flat.data.clone()
+    n = 2 * ref.steps_per_epoch
+    tables = []
+    for chunk in (10**9, 257):  # one chunk; many, the last one partial
+        replay = Trainer(s, "r")
+        assert replay.flat.numel > 4 * 257
+        rec = GeometryRecorder(replay.flat, [w1, w2], n, 1e-3, limits=[n // 2, n], names=[1, 2], chunk=chunk)
+        replay.train(2, recorder=rec)
+        tables.append(rec.sums())
+    whole, chunked = tables
+    assert np.array_equal(np.isnan(whole), np.isnan(chunked))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=0)

@@ -18,7 +18,7 @@ def _reference_and_replay(settings, epochs=2):
     rec = GeometryRecorder(replay.flat, w_star, epochs * replay.steps_per_epoch, settings["weight_decay"])
     replay.train(epochs, recorder=rec)
     assert torch.equal(replay.flat.data, w_star)
-    sums = rec.read()
+    sums = rec.sums()
     assert torch.isfinite(torch.from_numpy(sums)).all()
     return ref
 
