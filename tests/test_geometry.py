@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from nowrongturns.engine import Trainer
 from nowrongturns.flat import FlatParams
 from nowrongturns.geometry import GeometryRecorder
 from nowrongturns.metrics import for_target, metrics, step_table
@@ -113,7 +114,6 @@ def test_clipped_columns_follow_the_clipping_rule():
 
 def test_clipped_geometry_matches_the_actual_sgd_update(make_settings):
     # Plain SGD with clipping moves by u = −lr·s·G, so ‖u‖ must equal lr·clip_g_norm.
-    from nowrongturns.engine import Trainer
 
     s = make_settings(model="mlp", width=16, lr=0.1, grad_clip=0.05, epochs=1)
     trainer = Trainer(s, "clip")
@@ -125,18 +125,20 @@ def test_clipped_geometry_matches_the_actual_sgd_update(make_settings):
     np.testing.assert_allclose(df["u_norm"], 0.1 * df["clip_g_norm"], rtol=1e-5)
 
 
-def test_several_targets_match_separate_recordings(make_settings):
-    # One replay measuring against two final points gives, for each, exactly what a replay against
-    # that point alone gives; the shorter budget's target is recorded for its steps only.
-    from nowrongturns.engine import Trainer
-
+def _two_budgets(make_settings):
+    """A small run's settings, its w* after 1 and after 2 epochs, and its number of steps."""
     s = make_settings(model="mlp", width=16, optimizer="momentum", weight_decay=1e-3, epochs=2)
     ref = Trainer(s, "r")
     ref.train(1)
     w1 = ref.flat.data.clone()
     ref.train(2)
-    w2 = ref.flat.data.clone()
-    n = 2 * ref.steps_per_epoch
+    return s, w1, ref.flat.data.clone(), 2 * ref.steps_per_epoch
+
+
+def test_several_targets_match_separate_recordings(make_settings):
+    # One replay measuring against two final points gives, for each, exactly what a replay against
+    # that point alone gives; the shorter budget's target is recorded for its steps only.
+    s, w1, w2, n = _two_budgets(make_settings)
     both = Trainer(s, "r")
     rec = GeometryRecorder(both.flat, [w1, w2], n, 1e-3, limits=[n // 2, n], names=[1, 2])
     both.train(2, recorder=rec)
@@ -154,15 +156,7 @@ def test_several_targets_match_separate_recordings(make_settings):
 def test_chunked_sums_equal_whole_vector_sums(make_settings):
     # Large models go through the vectors in cache-sized chunks; the sums are the same up to
     # float64 rounding (only the order of the additions differs), targets, limits and λ included.
-    from nowrongturns.engine import Trainer
-
-    s = make_settings(model="mlp", width=16, optimizer="momentum", weight_decay=1e-3, epochs=2)
-    ref = Trainer(s, "r")
-    ref.train(1)
-    w1 = ref.flat.data.clone()
-    ref.train(2)
-    w2 = ref.flat.data.clone()
-    n = 2 * ref.steps_per_epoch
+    s, w1, w2, n = _two_budgets(make_settings)
     tables = []
     for chunk in (10**9, 257):  # one chunk; many, the last one partial
         replay = Trainer(s, "r")
