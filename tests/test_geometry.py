@@ -114,7 +114,6 @@ def test_clipped_columns_follow_the_clipping_rule():
 
 def test_clipped_geometry_matches_the_actual_sgd_update(make_settings):
     # Plain SGD with clipping moves by u = −lr·s·G, so ‖u‖ must equal lr·clip_g_norm.
-
     s = make_settings(model="mlp", width=16, lr=0.1, grad_clip=0.05, epochs=1)
     trainer = Trainer(s, "clip")
     rec = GeometryRecorder(trainer.flat, torch.zeros(trainer.flat.numel), trainer.steps_per_epoch)
