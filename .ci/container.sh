@@ -2,7 +2,8 @@
 # Build the project's Dockerfile on a machine with no container registry and convert it to a .sif:
 #   .ci/container.sh OUT.sif
 # Starts a Docker daemon (stopped again on exit, also on failure), makes a Debian 12 base image
-# with debootstrap, builds the Dockerfile on it, and converts the image with apptainer.
+# with debootstrap, builds the Dockerfile on it, and turns the image into a .sif with apptainer
+# (from the image's exported file system and environment: see below).
 # Needs root and what .ci/install-services.sh installs. Facts: shared/notes/containers.md.
 #
 # Environment (all optional):
@@ -22,14 +23,18 @@ export DOCKER_HOST=unix://$state/docker.sock
 export APPTAINER_CACHEDIR=$state/apptainer-cache APPTAINER_TMPDIR=$state/apptainer-tmp
 mkdir -p "$APPTAINER_CACHEDIR" "$APPTAINER_TMPDIR"
 
-cleanup() {
-    [ -f "$state/http.pid" ] && kill "$(cat "$state/http.pid")" 2>/dev/null || true
+stop_docker() {
     if [ -n "${dockerd_pid:-}" ]; then
         kill "$dockerd_pid" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+        dockerd_pid=
     fi
     # dockerd leaves its network-namespace mount behind; unmount whatever still lies under $state.
     awk -v s="$state" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | xargs -r umount 2>/dev/null || true
+}
+cleanup() {
+    [ -f "$state/http.pid" ] && kill "$(cat "$state/http.pid")" 2>/dev/null || true
+    stop_docker
     rm -rf "$state"
 }
 trap cleanup EXIT
@@ -68,9 +73,26 @@ docker build --network host "${build_args[@]}" -t "$image" "$repo"
 docker image inspect "$image" --format 'image {{.RepoTags}} size {{.Size}} bytes'
 echo "docker run as: $(docker run --rm --network none "$image" id -un)"
 
+# apptainer's docker-daemon: source holds the image up to four times on disk at once (daemon,
+# saved archive, layers, root file system: about 27 GB for this 6.7 GB image), more than a CI
+# machine has. Same result in one copy: the image's file system and environment, exported once.
+stamp "exporting the image's file system and environment"
+mkdir "$state/rootfs"
+cid=$(docker create "$image")
+docker export "$cid" | tar -x --numeric-owner -C "$state/rootfs"
+docker rm "$cid" >/dev/null
+mkdir -p "$state/rootfs/.singularity.d/env"
+docker image inspect "$image" --format '{{range .Config.Env}}{{println .}}{{end}}' |
+    while IFS= read -r kv; do
+        if [ -n "$kv" ]; then printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; fi
+    done >"$state/rootfs/.singularity.d/env/10-docker2singularity.sh"
+stop_docker
+rm -rf "$state/data"
+
 stamp "apptainer build $out"
 rm -f "$out"
-APPTAINER_DROP_CAPS=CAP_SYS_RESOURCE apptainer build --disable-cache \
-    --mksquashfs-args "-comp zstd -Xcompression-level 3" "$out.tmp" "docker-daemon:$image"
+APPTAINER_DROP_CAPS=CAP_SYS_RESOURCE apptainer build \
+    --mksquashfs-args "-comp zstd -Xcompression-level 3" "$out.tmp" "$state/rootfs"
+rm -rf "$state/rootfs"
 mv "$out.tmp" "$out"
 stamp "done: $(du -h "$out" | cut -f1) $out"
