@@ -139,7 +139,7 @@ class Trainer:
             loss = self.task.loss(plan, i, epoch)
             loss.backward()
             if recorder is not None:
-                recorder.before_step(first_row + i, loss, weight_decay)
+                recorder.before_step(first_row + i, weight_decay)
             if s["grad_clip"] is not None:
                 torch.nn.utils.clip_grad_norm_(self.flat.params, s["grad_clip"], foreach=True)
             self.optimizer.step()
@@ -147,6 +147,8 @@ class Trainer:
                 recorder.after_step(first_row + i)
             losses[i] = loss.detach()
         values = losses.cpu().tolist()
+        if recorder is not None:
+            recorder.record_losses(first_row, values)
         self._check_finite(values)
         self.epoch += 1
         return values

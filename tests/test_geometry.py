@@ -16,25 +16,34 @@ def _vector(values, dtype=torch.float64):
     return model
 
 
-def _record(model, w_star, loss_fn, lr=0.1, weight_decay=0.0):
+BACKENDS = ["fused_cpu", "gram"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+def _record(model, w_star, loss_fn, lr=0.1, weight_decay=0.0, backend="auto"):
     """One SGD step with the recorder around it, as the engine does."""
     flat = FlatParams(model)
     opt = torch.optim.SGD(flat.params, lr=lr)
-    rec = GeometryRecorder(flat, torch.as_tensor(w_star), 1, weight_decay)
+    rec = GeometryRecorder(flat, torch.as_tensor(w_star), 1, weight_decay, backend=backend)
     flat.zero_grad()
     loss = loss_fn(model.w)
     loss.backward()
-    rec.before_step(0, loss)
+    rec.before_step(0)
     opt.step()
     rec.after_step(0)
+    rec.record_losses(0, [loss.item()])
     return step_table("r", for_target(rec.raw([0], [0], [lr]), "0")).iloc[0]
 
 
-def test_isotropic_quadratic_gives_ones():
+def test_isotropic_quadratic_gives_ones(backend):
     # f(w) = ½‖w − c‖², w* = c: G = d, so RSI = EB = γ = loLR = 1.
     rng = np.random.default_rng(0)
     c, w0 = rng.normal(size=50), rng.normal(size=50)
-    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), lr=0.1)
+    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), lr=0.1, backend=backend)
     for col in ("rsi", "eb", "gamma", "lolr"):
         assert row[col] == pytest.approx(1.0, rel=1e-13), col
     d = np.linalg.norm(w0 - c)
@@ -46,13 +55,14 @@ def test_isotropic_quadratic_gives_ones():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_anisotropic_quadratic_matches_closed_form(seed):
+def test_anisotropic_quadratic_matches_closed_form(seed, backend):
     # f(w) = ½ Σ λ_i (w_i − c_i)²: G = Λd, RSI = Σλd²/‖d‖², EB = ‖Λd‖/‖d‖, loLR = Σλd²/‖Λd‖².
     rng = np.random.default_rng(seed)
     lam = rng.uniform(0.01, 10.0, size=40)
     c, w0 = rng.normal(size=40), rng.normal(size=40)
     d = w0 - c
-    row = _record(_vector(w0), c, lambda w: 0.5 * (torch.as_tensor(lam) * (w - torch.as_tensor(c)).square()).sum())
+    row = _record(_vector(w0), c, lambda w: 0.5 * (torch.as_tensor(lam) * (w - torch.as_tensor(c)).square()).sum(),
+                  backend=backend)
     num, dd, gg = np.sum(lam * d * d), np.sum(d * d), np.sum((lam * d) ** 2)
     expected = {"rsi": num / dd, "eb": np.sqrt(gg / dd), "gamma": num / np.sqrt(gg * dd), "lolr": num / gg,
                 "g_dot_d": num, "g_norm": np.sqrt(gg)}
@@ -62,11 +72,12 @@ def test_anisotropic_quadratic_matches_closed_form(seed):
     assert row["gamma"] == pytest.approx(row["rsi"] / row["eb"], rel=1e-12)
 
 
-def test_weight_decay_columns_use_g_plus_lambda_w():
+def test_weight_decay_columns_use_g_plus_lambda_w(backend):
     rng = np.random.default_rng(4)
     lam_wd = 0.01
     c, w0 = rng.normal(size=30), rng.normal(size=30)
-    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), weight_decay=lam_wd)
+    row = _record(_vector(w0), c, lambda w: 0.5 * (w - torch.as_tensor(c)).square().sum(), weight_decay=lam_wd,
+                  backend=backend)
     g = (w0 - c) + lam_wd * w0
     d = w0 - c
     assert row["wd_g_dot_d"] == pytest.approx(g @ d, rel=1e-13)
@@ -75,7 +86,7 @@ def test_weight_decay_columns_use_g_plus_lambda_w():
     assert row["gamma"] == pytest.approx(1.0, rel=1e-13)  # the plain columns stay on G alone
 
 
-def test_distance_near_w_star_has_float64_accuracy():
+def test_distance_near_w_star_has_float64_accuracy(backend):
     # ‖d‖ ~ 1e-7 ‖w‖ with float32 weights: the expansion ‖w‖² − 2w·w* + ‖w*‖² is useless
     # here, the direct float64 difference is exact up to float64 rounding.
     rng = np.random.default_rng(5)
@@ -83,7 +94,7 @@ def test_distance_near_w_star_has_float64_accuracy():
     w = (w_star.astype(np.float64) * (1 + 1e-7 * rng.normal(size=w_star.size))).astype(np.float32)
     exact = np.sqrt(np.sum((w.astype(np.float64) - w_star.astype(np.float64)) ** 2))
     assert 1e-8 < exact / np.linalg.norm(w_star) < 1e-6
-    row = _record(_vector(w, torch.float32), w_star, lambda v: v.sum())
+    row = _record(_vector(w, torch.float32), w_star, lambda v: v.sum(), backend=backend)
     assert row["d_norm"] == pytest.approx(exact, rel=1e-12)
     w32, s32 = torch.as_tensor(w), torch.as_tensor(w_star)
     expanded = float((w32 @ w32 - 2 * (w32 @ s32) + s32 @ s32).abs().sqrt())
@@ -152,17 +163,42 @@ def test_several_targets_match_separate_recordings(make_settings):
     assert raw["g_dot_d@1"].iloc[n // 2:].isna().all()  # past budget 1: not recorded
 
 
-def test_chunked_sums_equal_whole_vector_sums(make_settings):
-    # Large models go through the vectors in cache-sized chunks; the sums are the same up to
-    # float64 rounding (only the order of the additions differs), targets, limits and λ included.
+def test_backends_agree_to_float64_rounding(make_settings):
+    # The fused CPU kernel and the Gram-matrix backend (whole, and in many chunks with the last one
+    # partial) give the same sums up to float64 rounding (only the order of the additions differs),
+    # targets, limits and λ included, every row's update sums too.
     s, w1, w2, n = _two_budgets(make_settings)
-    tables = []
-    for chunk in (10**9, 257):  # one chunk; many, the last one partial
+    tables = {}
+    for backend, chunk in (("fused_cpu", None), ("gram", 10**9), ("gram", 257)):
         replay = Trainer(s, "r")
         assert replay.flat.numel > 4 * 257
-        rec = GeometryRecorder(replay.flat, [w1, w2], n, 1e-3, limits=[n // 2, n], names=[1, 2], chunk=chunk)
+        rec = GeometryRecorder(replay.flat, [w1, w2], n, 1e-3, limits=[n // 2, n], names=[1, 2],
+                               backend=backend, chunk=chunk)
         replay.train(2, recorder=rec)
+        tables[backend, chunk] = rec.sums()
+    fused = tables["fused_cpu", None]
+    assert not np.isnan(fused[:, [rec.columns.index(c) for c in ("u_sq", "u_dot_d@2")]]).any()
+    for other in (tables["gram", 10**9], tables["gram", 257]):
+        assert np.array_equal(np.isnan(fused), np.isnan(other))
+        np.testing.assert_allclose(other, fused, rtol=1e-12, atol=0)
+
+
+def test_fused_kernel_handles_rows_out_of_order(make_settings):
+    # Rows recorded out of order (an epoch recorded twice into rows 0..n-1) still get their own
+    # update sums: the pending step is finished from the weights before the next one starts.
+    s = make_settings(model="mlp", width=16, optimizer="momentum", epochs=2)
+    w_star = torch.zeros(Trainer(s, "r").flat.numel)
+    tables = []
+    for backend in BACKENDS:
+        trainer = Trainer(s, "r")
+        rec = GeometryRecorder(trainer.flat, w_star, trainer.steps_per_epoch, backend=backend)
+        trainer.run_epoch(rec, first_row=0)
+        trainer.run_epoch(rec, first_row=0)  # the second epoch overwrites the first
         tables.append(rec.sums())
-    whole, chunked = tables
-    assert np.array_equal(np.isnan(whole), np.isnan(chunked))
-    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(tables[0], tables[1], rtol=1e-12, atol=0)
+    assert not np.isnan(tables[0]).any()
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="unknown geometry backend 'triton'"):
+        GeometryRecorder(FlatParams(_vector([1.0, 2.0])), torch.zeros(2), 1, backend="triton")
