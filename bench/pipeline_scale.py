@@ -45,12 +45,16 @@ def job_overhead(workdir: Path) -> dict:
     import pandas as pd
 
     out = {}
-    for rule in ("reference", "measure_segment_0", "gather", "epoch_stats", "lolr"):
+    for rule in ("reference", "measure_segment_0", "aggregate"):
         files = list((workdir / "results/runs").glob(f"*/benchmarks/{rule}.tsv"))
         out[rule] = float(pd.concat([pd.read_csv(f, sep="\t") for f in files])["s"].median())
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.engine"], check=True)
     out["import torch + package"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.engine, nowrongturns.fused_cpu as f; "
+                    "f.step_kernel(False, True, True, True)"], check=True)
+    out["the same + Numba and the cached CPU kernel"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import pandas, pyarrow, nowrongturns.stats"], check=True)
     out["import pandas + stats"] = time.perf_counter() - t0

@@ -38,6 +38,8 @@ _PAPER_DATA = ("cifar10", "imagenet", "wikitext2", "ptb", "vaihingen")
 # Settings that only matter for some choices; dropped before hashing so that,
 # say, an Adam run does not change identity when `momentum` is edited.
 _ONLY_FOR = {
+    # CPU runs ignore it, and the default is left out so that run names predating the key are kept.
+    "gpu_kernels": lambda r: r["device"] != "cpu" and r["gpu_kernels"] != "deterministic",
     "momentum": lambda r: r["optimizer"] in ("momentum", "nesterov"),
     "beta1": lambda r: r["optimizer"] in ("adam", "adamw"),
     "beta2": lambda r: r["optimizer"] in ("adam", "adamw"),
@@ -150,11 +152,19 @@ def _where(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def _validate(instance, schema_part: dict, where: str) -> None:
-    validator = jsonschema.Draft202012Validator(schema_part)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
-    if error is None:
+@lru_cache(maxsize=None)
+def _validator(section: str | None):
+    """The schema's validator, or that of one of its $defs (a 1,000-run study validates 1,000 runs)."""
+    full = schema()
+    part = full if section is None else {"$defs": full["$defs"], **full["$defs"][section]}
+    return jsonschema.Draft202012Validator(part)
+
+
+def _validate(instance, section: str | None, where: str) -> None:
+    validator = _validator(section)
+    if validator.is_valid(instance):
         return
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     key = ".".join(x for x in [where, _where(error.absolute_path)] if x and x != "<top level>")
     if error.validator == "additionalProperties":
         message = f"unknown key in {key or 'config'}: {error.message}"
@@ -163,11 +173,6 @@ def _validate(instance, schema_part: dict, where: str) -> None:
     else:
         message = f"config key {key or '<top level>'} = {error.instance!r}: {error.message}"
     raise ConfigError(message)
-
-
-def _sub_schema(name: str) -> dict:
-    full = schema()
-    return {"$defs": full["$defs"], **full["$defs"][name]}
 
 
 def run_defaults() -> dict:
@@ -227,7 +232,7 @@ def readable_name(s: dict) -> str:
 
 
 def check_run(settings: dict, where: str) -> None:
-    _validate(settings, _sub_schema("run"), where)
+    _validate(settings, "run", where)
     dataset, model = settings["dataset"], settings["model"]
     if model not in COMPATIBLE[dataset]:
         raise ConfigError(
@@ -246,7 +251,7 @@ def load(config: dict) -> Pipeline:
     """Validate a config mapping and expand it into runs and studies."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
-    _validate(config, schema(), "")
+    _validate(config, None, "")
     base_defaults = run_defaults()
     base_defaults.update(config.get("defaults") or {})
     pipe = Pipeline(
@@ -264,6 +269,10 @@ def load(config: dict) -> Pipeline:
             check_run(settings, f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base"))
             if compare is not None and compare not in settings:
                 raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
+            if settings["gpu_kernels"] == "fast" and settings["device"] != "cpu" and not pipe.measure["drift_tolerance"]:
+                raise ConfigError(f"config key studies.{name}: gpu_kernels = 'fast' cannot replay the reference "
+                                  f"exactly, but measure.drift_tolerance = 0; set it above 0 (e.g. 1e-3) or use "
+                                  f"gpu_kernels: deterministic")
             settings = normalize(settings)
             run = Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
             pipe.runs[run.run_id] = run

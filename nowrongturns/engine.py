@@ -27,7 +27,21 @@ class Diverged(RuntimeError):
     """The loss (or the weights) became NaN or infinite."""
 
 
-def resolve_device(name: str) -> torch.device:
+def set_gpu_kernels(policy: str) -> None:
+    """deterministic: the replay retraces the reference pass bit for bit (same GPU model and software);
+    fast: cuDNN autotuning, TF32 and nondeterministic kernels (the replay only stays near it)."""
+    if policy not in ("deterministic", "fast"):
+        raise ValueError(f"run setting gpu_kernels = {policy!r}: expected deterministic or fast")
+    exact = policy == "deterministic"
+    if exact:  # cuBLAS needs a fixed workspace for deterministic results; read when CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(exact)
+    torch.backends.cudnn.benchmark = not exact
+    torch.backends.cuda.matmul.allow_tf32 = not exact
+    torch.backends.cudnn.allow_tf32 = not exact
+
+
+def resolve_device(name: str, gpu_kernels: str = "deterministic") -> torch.device:
     """cpu, cuda, or auto: the GPU when one is visible, the CPU otherwise. With several GPUs
     visible, the job takes one that no other job on this machine holds."""
     if name == "auto":
@@ -35,12 +49,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("run setting device = 'cuda', but no CUDA device is visible")
-        # Deterministic kernels: the replay must retrace the reference pass.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        set_gpu_kernels(gpu_kernels)
         index = gpu_slots.claim(gpu_slots.gpu_keys())
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
@@ -63,7 +72,7 @@ class Trainer:
         self.s, self.run_id = settings, run_id
         # The thread count changes float summation order, so it is part of the run.
         torch.set_num_threads(settings["threads"])
-        self.device = resolve_device(settings["device"])
+        self.device = resolve_device(settings["device"], settings.get("gpu_kernels", "deterministic"))
         self.dtype = getattr(torch, settings["precision"])
         self.task = build_task(settings, self.device, self.dtype)
         self.model = self.task.model

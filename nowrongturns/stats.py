@@ -1,4 +1,8 @@
-"""Gather segment tables, per-epoch statistics and the loLR table. No torch: these jobs start fast."""
+"""Gather segment tables, per-epoch statistics and the loLR table. No torch: these jobs start fast.
+
+One job per run does all three (aggregate): they are cheap beside the start of a job, and a
+1,000-run study plans 2,000 jobs fewer.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -66,9 +70,10 @@ def lolr_table(steps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_epoch_stats(steps_path, out_path) -> None:
-    write_parquet(epoch_stats(pd.read_parquet(steps_path)), out_path)
-
-
-def write_lolr(steps_path, out_path) -> None:
-    write_parquet(lolr_table(pd.read_parquet(steps_path)), out_path)
+def aggregate(run_id: str, segment_paths: list[str], budget: int, grad_clip: float | None,
+              steps_path, drift_path, epochs_path, lolr_path) -> pd.DataFrame:
+    """The run's per-step table and drift record (gather), its per-epoch statistics and its loLR table."""
+    steps = gather(run_id, segment_paths, budget, steps_path, drift_path, grad_clip)
+    write_parquet(epoch_stats(steps), epochs_path)
+    write_parquet(lolr_table(steps), lolr_path)
+    return steps

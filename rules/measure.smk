@@ -4,8 +4,6 @@ rule measure_segment:
         lambda w: list(segment_targets(w).values()),
     output:
         f"{RUNS}/measure/segment_{{segment}}.parquet",
-    wildcard_constraints:
-        run=one_of(TRUNKS),
     params:
         targets=segment_targets,
         settings=run_settings,

@@ -4,8 +4,6 @@ rule reference:
         w0=f"{RUNS}/reference/w0.pt",
         w_star=f"{RUNS}/reference/w_star.pt",
         history=f"{RUNS}/reference/history.parquet",
-    wildcard_constraints:
-        run=one_of(TRUNKS),
     params:
         settings=run_settings,
         run_dir=run_dir,
@@ -24,6 +22,11 @@ rule reference:
         "../envs/nowrongturns.yaml"
     script:
         "../scripts/reference.py"
+
+
+# A prefix run's files could come from either rule: the one that names it wins. Only prefix_reference
+# lists its run ids (an alternation of thousands of ids slows Snakemake's matching of every file).
+ruleorder: prefix_reference > reference
 
 
 rule prefix_reference:

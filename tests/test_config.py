@@ -44,6 +44,8 @@ def test_grid_and_joined_grids():
         (lambda c: c["studies"]["s"]["base"].update(model="alm"), ["model", "'alm'", "digits"]),
         (lambda c: c.update(measure={"checkpoint_every": 0}), ["measure.checkpoint_every", "0"]),
         (lambda c: c["studies"]["s"].update(compare="colour"), ["compare", "colour"]),
+        (lambda c: c["studies"]["s"]["base"].update(gpu_kernels="quick"), ["gpu_kernels", "'quick'"]),
+        (lambda c: c["studies"]["s"]["base"].update(gpu_kernels="fast"), ["gpu_kernels", "drift_tolerance"]),
     ],
 )
 def test_bad_config_names_key_and_value(mutate, words):
@@ -88,3 +90,17 @@ def test_every_schema_key_is_documented_in_default_config():
     text = (ROOT / "config.yaml").read_text()
     documented = yaml.safe_load(text)["defaults"]
     assert set(documented) == set(schema()["$defs"]["run"]["properties"])
+
+
+def test_gpu_kernels_policy_names_runs_only_where_it_changes_them():
+    # The deterministic default leaves run names as they were; fast on a GPU is another trajectory;
+    # CPU runs are deterministic whatever the policy says.
+    def run_id(**base):
+        cfg = _cfg()
+        cfg["studies"]["s"]["base"].update(base)
+        cfg["measure"] = {"drift_tolerance": 1e-3}
+        return next(iter(load(cfg).runs))
+
+    assert run_id() == run_id(gpu_kernels="deterministic")
+    assert run_id(gpu_kernels="fast") != run_id()
+    assert run_id(device="cpu", gpu_kernels="fast") == run_id(device="cpu")

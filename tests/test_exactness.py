@@ -128,3 +128,26 @@ def test_auto_device_replay_follows_the_reference_device(tmp_path):
     proc = run_cli("measure", cfg, run_id, 1, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible" in proc.stderr
+
+
+def test_gpu_kernel_policies_set_the_documented_switches(monkeypatch):
+    from nowrongturns.engine import set_gpu_kernels
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        set_gpu_kernels("fast")
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+        set_gpu_kernels("deterministic")
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.benchmark and not torch.backends.cuda.matmul.allow_tf32
+        assert not torch.backends.cudnn.allow_tf32
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        with pytest.raises(ValueError, match="gpu_kernels = 'quick'"):
+            set_gpu_kernels("quick")
+    finally:  # torch's defaults, for the tests that follow in this process
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = True

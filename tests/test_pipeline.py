@@ -118,7 +118,7 @@ def test_caching_behaviours(study):
     edited["studies"]["optimizers"]["overrides"][1]["lr"] = 0.002  # the Adam run
     write(work / "config.yaml", edited)
     n_fig = len(cfg["studies"]["optimizers"]["figures"])
-    assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "gather": 1, "epoch_stats": 1, "lolr": 1,
+    assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "aggregate": 1,
                                   "figure": n_fig, "overview": 1, "all": 1}
     snakemake(work)
 
@@ -207,8 +207,8 @@ def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
     work = tmp_path / "shared"
     work.mkdir()
     write(work / "config.yaml", shared)
-    assert planned_jobs(work) == {"reference": 1, "prefix_reference": 1, "measure_segment": 2, "gather": 2,
-                                  "epoch_stats": 2, "lolr": 2, "figure": 1, "overview": 1, "all": 1}
+    assert planned_jobs(work) == {"reference": 1, "prefix_reference": 1, "measure_segment": 2, "aggregate": 2,
+                                  "figure": 1, "overview": 1, "all": 1}
     snakemake(work)
 
     alone = {**shared, "studies": {"budgets": {"base": {**base, "epochs": 2}, "figures": ["gamma"]}}}

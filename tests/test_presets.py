@@ -102,7 +102,7 @@ def test_dry_run_plans_the_full_dag_without_data(path, dry_runs):
     assert jobs.get("reference", 0) == len(trunks) >= 1
     assert jobs.get("reference", 0) + jobs.get("prefix_reference", 0) == n_runs
     assert jobs.get("measure_segment", 0) == sum(len(pipe.segments(r)) for r in trunks)
-    assert jobs.get("gather", 0) == n_runs
+    assert jobs.get("aggregate", 0) == n_runs
     assert jobs.get("figure", 0) == sum(len(s.figures) for s in pipe.studies.values())
     # Planning read nothing and wrote nothing: the placeholder data folders do not even exist.
     assert not (work / "data").exists() and not (work / "results").exists()

@@ -1,10 +1,12 @@
 """Per-epoch statistics and the loLR table against direct numpy computations."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from nowrongturns.io import write_parquet
-from nowrongturns.stats import EPOCH_METRICS, epoch_stats, gather, lolr_table
+from nowrongturns.stats import EPOCH_METRICS, aggregate, epoch_stats, gather, lolr_table
 
 
 def _steps(n_epochs=3, spe=5, seed=0):
@@ -69,3 +71,20 @@ def test_gather_derives_the_budget_table_and_rejects_gaps(tmp_path):
     with pytest.raises(ValueError, match="gaps or overlaps"):
         gather("r3", [str(b)], 3, tmp_path / "s3.parquet", tmp_path / "d3.json")
     assert not (tmp_path / "s3.parquet").exists()
+
+
+def test_aggregate_writes_the_four_tables_of_a_run(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 10
+    raw = pd.DataFrame({"epoch": np.arange(n) // 5, "step": np.arange(n), "lr": 0.1, "loss": rng.random(n),
+                        "g_sq": rng.random(n) + 1, "u_sq": rng.random(n), "g_dot_d@2": rng.random(n),
+                        "d_sq@2": rng.random(n) + 0.5, "u_dot_d@2": rng.random(n)})
+    seg = tmp_path / "segment_0.parquet"
+    write_parquet(raw, seg, metadata={"drift": {"segment": 0, "drift": 0.0}})
+    paths = {name: tmp_path / f"{name}.{ext}" for name, ext in
+             (("steps", "parquet"), ("drift", "json"), ("epochs", "parquet"), ("lolr", "parquet"))}
+    steps = aggregate("r", [str(seg)], 2, None, *paths.values())
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["steps"]), steps)
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["epochs"]), epoch_stats(steps))
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["lolr"]), lolr_table(steps))
+    assert json.loads(paths["drift"].read_text())["max_drift"] == 0.0
