@@ -23,6 +23,19 @@ import functools
 import numpy as np
 from numba import njit
 
+# Partial sums may sit in vector lanes (see above); no fused multiply-add, no other fast-math liberty.
+OPTIONS = {"fastmath": {"reassoc"}, "boundscheck": False, "nogil": True}
+
+
+def compile_kernel(fn):
+    """Numba-compile fn, cached on disk where a cache can be written (next to this file, or under the
+    user's cache folder); compiled afresh in each process where none can (read-only install and home)."""
+    try:
+        return njit(cache=True, **OPTIONS)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, **OPTIONS)(fn)
+
+
 # shared[row] columns, and per[row, target] columns.
 G_SQ, WD_G_SQ, U_SQ = 0, 1, 2
 G_DOT_D, D_SQ, WD_G_DOT_D, U_DOT_D = 0, 1, 2, 3
@@ -36,7 +49,7 @@ def step_kernel(with_wd: bool, with_prev: bool, first: bool, last: bool):
     step's update sums come too; first: the sums that need no target (first target only);
     last: w_prev ← w (last target only)."""
 
-    @njit(fastmath={"reassoc"}, boundscheck=False, nogil=True, cache=True)
+    @compile_kernel
     def step_pass(g, w, w_prev, w_star, lam, row, j, shared, per):
         g_sq = 0.0
         t_sq = 0.0
@@ -83,7 +96,7 @@ def step_kernel(with_wd: bool, with_prev: bool, first: bool, last: bool):
     return step_pass
 
 
-@njit(fastmath={"reassoc"}, boundscheck=False, nogil=True, cache=True)
+@compile_kernel
 def update_pass(w, w_prev, w_star, first, row, j, shared, per):
     """Step `row`'s update sums alone (w now holds w_{row+1}, w_prev holds w_row): after the last step."""
     u_sq = 0.0

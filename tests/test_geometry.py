@@ -202,3 +202,13 @@ def test_fused_kernel_handles_rows_out_of_order(make_settings):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="unknown geometry backend 'triton'"):
         GeometryRecorder(FlatParams(_vector([1.0, 2.0])), torch.zeros(2), 1, backend="triton")
+
+
+def test_kernels_compile_without_a_writable_cache():
+    # Code with no file behind it has nowhere to cache, like a read-only install with a read-only home:
+    # it is compiled in the process instead of failing.
+    from nowrongturns.fused_cpu import compile_kernel
+
+    namespace = {}
+    exec("def double(x):\n    return 2.0 * x\n", namespace)
+    assert compile_kernel(namespace["double"])(1.5) == 3.0
