@@ -66,8 +66,9 @@ def memory_section() -> list[str]:
     return ["", "## 2. Peak memory (CPU, peak RSS of one epoch in a fresh process)", "",
             f"{m['model']}, {m['params_mb']:.1f} MiB of weights: plain {m['plain_mb']:.0f} MiB, "
             f"measure {m['measure_mb']:.0f} MiB ({m['ratio']:.2f}×). Of the difference, {m['compiler_mb']:.0f} MiB "
-            f"is Numba's compiler (fixed, CPU only) and the rest {m['extra_in_params']:.1f}× the weights "
-            "(w*, the copy of w_t, and the bench's own clone of w*)."]
+            f"is Numba's compiler (fixed, CPU only) and the rest {m['extra_in_params']:.1f}× the weights: "
+            "w* and the recorder's copy of w_t (2×), the rest allocator slack. The optimizer state and the model "
+            "are the training's own."]
 
 
 def floor_section() -> list[str]:
@@ -92,7 +93,7 @@ def pipeline_section() -> list[str]:
              "and the bare imports a job pays):"]
     lines += [f"  - {name}: {seconds:.2f} s" for name, seconds in p["jobs_s"].items()]
     lines += ["", "## 5. Parallel measurement", "",
-              f"One run's replay (digits MLP widened to 1024 units, 40 epochs): 1 segment {par['one_segment_s']:.1f} s, "
+              f"One run's replay (the digits CNN, 160 epochs): 1 segment {par['one_segment_s']:.1f} s, "
               f"2 segments side by side on 2 cores {par['two_segments_s']:.1f} s: {par['ratio']:.2f}× "
               f"(target ≤ 0.6: {_flag(par['ratio'] <= 0.6)}). Each segment is a fresh process, as a job is."]
     return lines
