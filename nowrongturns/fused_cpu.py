@@ -136,7 +136,7 @@ class FusedCpuSums:
         self.pending = row
 
     def after(self, row: int) -> None:
-        # The update is measured in the next step's pass; the segment's last step has none.
+        # The update is measured in the next step's pass; after the segment's last step there is none.
         if row == len(self.shared) - 1:
             self.flush()
 
