@@ -31,9 +31,7 @@ def _peak_rss_mb() -> float:
 
 def _peak_mb(variant: str) -> dict:
     """Train one epoch in this process (variant plain or measure) and report the peak RSS."""
-    import standin_data
     import step_overhead
-    import torch
 
     from nowrongturns.engine import Trainer
     from nowrongturns.geometry import GeometryRecorder
@@ -49,7 +47,6 @@ def _peak_mb(variant: str) -> dict:
         trainer.run_epoch(recorder)
         if recorder is not None:
             recorder.sums()
-    del standin_data, torch
     return {"peak_mb": _peak_rss_mb(),
             "params_mb": trainer.flat.numel * trainer.flat.data.element_size() / 2**20}
 

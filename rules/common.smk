@@ -15,8 +15,7 @@ except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
 RESULTS = PIPE.results
-# Runs trained and replayed themselves, and runs whose trajectory is a prefix of a longer one.
-TRUNKS = [r for r in PIPE.runs if PIPE.trunk[r] == r]
+# Runs whose trajectory is a prefix of a longer one (the others are trained and replayed themselves).
 PREFIXES = [r for r in PIPE.runs if PIPE.trunk[r] != r]
 
 
