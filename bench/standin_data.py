@@ -2,7 +2,8 @@
 
 The CIFAR-10 images are random (timing does not depend on pixel values); the WikiText-2 stand-in
 has WikiText-2's 33,278-word vocabulary, so the language model's embedding and decoder have their
-real sizes.
+real sizes; the ImageNet stand-in has its 1,000 class folders, so the ResNet's classifier has its
+real size.
 """
 from __future__ import annotations
 
@@ -45,4 +46,18 @@ def write_wikitext2(root: Path, train_tokens: int, seed: int = 0) -> Path:
     lines = [" ".join(words[j] for j in draws[i:i + 20]) for i in range(0, train_tokens, 20)]
     (root / "wiki.train.tokens").write_text("\n".join(lines) + "\n")
     (root / "wiki.test.tokens").write_text("w0 w1\n")
+    return root
+
+
+def write_imagenet(root: Path, classes: int = 1000, size: int = 64, seed: int = 0) -> Path:
+    """train/<wnid>/*.JPEG and val/<wnid>/*.JPEG: one random size x size image per class and split."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{split}_{c}.JPEG", quality=90)
     return root

@@ -109,11 +109,14 @@ def _sync(trainer: Trainer) -> None:
 
 
 def measure(overrides: dict, write_data=None, warmup: int = 2, epochs: int = 12, real_spe: int | None = None,
-            device: str = "cpu") -> dict:
+            device: str = "cpu", prepare=None) -> dict:
+    """prepare(trainer), if given, adapts each variant's trainer before the first epoch (bench/gpu.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = write_data(Path(tmp) / "data") if write_data else None
         s = _settings({**overrides, "device": device}, warmup + epochs, data_dir)
         variants = {name: Trainer(s, "bench") for name in ("plain", "reference", "measure", "paper")}
+        for trainer in variants.values() if prepare else ():
+            prepare(trainer)
         spe = variants["plain"].steps_per_epoch
         w_star = variants["measure"].flat.data.detach().clone() + 1e-3
         recorder = _Timed(GeometryRecorder(variants["measure"].flat, w_star, spe, s["weight_decay"]))

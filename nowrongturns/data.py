@@ -80,6 +80,13 @@ def random_crop(images: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """t (on the host) on `device`; to a GPU through pinned memory, so the host does not wait for the copy."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Minibatches per epoch; the last partial batch is dropped so every step sees batch_size samples."""
     return max(1, n // batch_size)

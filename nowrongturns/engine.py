@@ -133,8 +133,18 @@ class Trainer:
     # -- training ----------------------------------------------------------------------------
     def run_epoch(self, recorder=None, first_row: int = 0) -> list[float]:
         """One epoch; returns the minibatch losses (read from the device once, at the end)."""
+        plan = self.task.plan(self.epoch)
+        values = self.run_steps(plan, recorder, first_row).cpu().tolist()
+        if recorder is not None:
+            recorder.record_losses(first_row, values)
+        self._check_finite(values)
+        self.epoch += 1
+        return values
+
+    def run_steps(self, plan, recorder=None, first_row: int = 0) -> torch.Tensor:
+        """The steps of epoch self.epoch with the task's plan for it; returns the losses on the device.
+        Nothing here waits for the device (tests/test_host_sync.py): the host queues steps ahead."""
         epoch, spe, s = self.epoch, self.steps_per_epoch, self.s
-        plan = self.task.plan(epoch)
         losses = torch.empty(spe, dtype=torch.float64, device=self.device)
         for i in range(spe):
             step = epoch * spe + i
@@ -155,12 +165,7 @@ class Trainer:
             if recorder is not None:
                 recorder.after_step(first_row + i)
             losses[i] = loss.detach()
-        values = losses.cpu().tolist()
-        if recorder is not None:
-            recorder.record_losses(first_row, values)
-        self._check_finite(values)
-        self.epoch += 1
-        return values
+        return losses
 
     def _check_finite(self, losses: list[float]) -> None:
         for i, value in enumerate(losses):

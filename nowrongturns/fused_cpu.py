@@ -23,6 +23,8 @@ import functools
 import numpy as np
 from numba import njit
 
+from .folded import D_SQ, G_DOT_D, G_SQ, N_PER, N_SHARED, U_DOT_D, U_SQ, WD_G_DOT_D, WD_G_SQ, FoldedSums
+
 # Partial sums may sit in vector lanes (see above); no fused multiply-add, no other fast-math liberty.
 OPTIONS = {"fastmath": {"reassoc"}, "boundscheck": False, "nogil": True}
 
@@ -34,11 +36,6 @@ def compile_kernel(fn):
         return njit(cache=True, **OPTIONS)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
         return njit(cache=False, **OPTIONS)(fn)
-
-
-# shared[row] columns, and per[row, target] columns.
-G_SQ, WD_G_SQ, U_SQ = 0, 1, 2
-G_DOT_D, D_SQ, WD_G_DOT_D, U_DOT_D = 0, 1, 2, 3
 
 
 @functools.cache
@@ -112,7 +109,7 @@ def update_pass(w, w_prev, w_star, first, row, j, shared, per):
         shared[row, U_SQ] = u_sq
 
 
-class FusedCpuSums:
+class FusedCpuSums(FoldedSums):
     """The recorder's CPU backend: numpy views of the flat buffers, results in numpy arrays."""
 
     def __init__(self, flat, w_stars, n_steps: int, with_wd: bool):
@@ -121,37 +118,19 @@ class FusedCpuSums:
         self.w_stars = [np.ascontiguousarray(w.detach().cpu().reshape(-1).numpy()) for w in w_stars]
         self.w_prev = np.zeros_like(self.w)
         self.with_wd = with_wd
-        self.shared = np.full((n_steps, 3), np.nan)
-        self.per = np.full((n_steps, len(self.w_stars), 4), np.nan)
-        self.pending = None  # the step whose update sums are still to come (w_prev holds its w)
+        self.n_steps = n_steps
+        self.shared = np.full((n_steps, N_SHARED), np.nan)
+        self.per = np.full((n_steps, len(self.w_stars), N_PER), np.nan)
 
-    def before(self, row: int, lam: float) -> None:
-        with_prev = self.pending == row - 1
-        if self.pending is not None and not with_prev:
-            self.flush()
+    def step_pass(self, row: int, lam: float, with_prev: bool) -> None:
         last = len(self.w_stars) - 1
         for j, w_star in enumerate(self.w_stars):
             kernel = step_kernel(self.with_wd, with_prev, j == 0, j == last)
             kernel(self.g, self.w, self.w_prev, w_star, lam, row, j, self.shared, self.per)
-        self.pending = row
 
-    def after(self, row: int) -> None:
-        # The update is measured in the next step's pass; after the segment's last step there is none.
-        if row == len(self.shared) - 1:
-            self.flush()
-
-    def flush(self) -> None:
-        """The pending step's update sums, from the weights as they are now."""
-        if self.pending is None:
-            return
+    def update_pass(self, row: int) -> None:
         for j, w_star in enumerate(self.w_stars):
-            update_pass(self.w, self.w_prev, w_star, j == 0, self.pending, j, self.shared, self.per)
-        self.pending = None
+            update_pass(self.w, self.w_prev, w_star, j == 0, row, j, self.shared, self.per)
 
-    def arrays(self) -> dict:
-        self.flush()
-        return {
-            "g_sq": self.shared[:, G_SQ], "wd_g_sq": self.shared[:, WD_G_SQ], "u_sq": self.shared[:, U_SQ],
-            "g_dot_d": self.per[:, :, G_DOT_D], "d_sq": self.per[:, :, D_SQ],
-            "wd_g_dot_d": self.per[:, :, WD_G_DOT_D], "u_dot_d": self.per[:, :, U_DOT_D],
-        }
+    def host_arrays(self):
+        return self.shared, self.per

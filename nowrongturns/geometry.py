@@ -5,9 +5,13 @@ expanding ‖w‖² − 2w·w* + ‖w*‖² (useless near w*: relative errors of
 measured). G + λw is formed directly too (it vanishes where weight decay balances the
 gradient). All sums are float64. metrics.py turns the sums into RSI, EB, γ, loLR.
 
-Two backends compute the same sums: on CPU a fused Numba kernel, one pass over memory per step
-and target (fused_cpu.py); on a GPU one Gram matrix per step in device buffers read once per
-segment (gram_torch.py). They agree to float64 rounding (tests/test_geometry.py).
+Three backends compute the same sums, each with no host read inside a step:
+  * fused_cpu (CPU): a Numba kernel, one pass over memory per step and target (fused_cpu.py);
+  * triton (GPU): one Triton pass per step over all targets, block sums then a fixed-order final
+    sum into device buffers (triton_sums.py);
+  * gram (any torch device, the fallback where Triton cannot run): one float64 Gram matrix per
+    step (gram_torch.py).
+They agree to float64 rounding (tests/test_geometry.py, tests/test_triton_sums.py).
 
 One replay can measure against several final points at once: the w* of each epoch
 budget whose trajectory is a prefix of this one (constant or step schedules). Each
@@ -32,18 +36,26 @@ class GeometryRecorder:
         self.n_steps = n_steps
         self.limits = list(limits) if limits is not None else [n_steps] * self.k
         self.names = [str(j) for j in (names if names is not None else range(self.k))]
+        device = flat.data.device
         if backend == "auto":
-            backend = "fused_cpu" if flat.data.device.type == "cpu" else "gram"
+            backend = "fused_cpu" if device.type == "cpu" else "triton" if _triton_runs_on(device) else "gram"
         if backend == "fused_cpu":
             from .fused_cpu import FusedCpuSums  # Numba: imported only where a replay runs on CPU
 
             self.backend = FusedCpuSums(flat, w_stars, n_steps, bool(self.wd))
-        elif backend == "gram":
-            from .gram_torch import CHUNK, GramSums
+        elif backend == "triton":
+            if not _triton_runs_on(device):
+                raise RuntimeError(f"geometry backend 'triton' cannot run on {device}: Triton drives CUDA and ROCm "
+                                   "GPUs (on CPU tensors only under TRITON_INTERPRET=1); use backend auto")
+            from .triton_sums import TritonSums
 
-            self.backend = GramSums(flat, w_stars, n_steps, bool(self.wd), chunk or CHUNK)
+            self.backend = TritonSums(flat, w_stars, n_steps, bool(self.wd))
+        elif backend == "gram":
+            from .gram_torch import GramSums, default_chunk
+
+            self.backend = GramSums(flat, w_stars, n_steps, bool(self.wd), chunk or default_chunk(device))
         else:
-            raise ValueError(f"unknown geometry backend {backend!r} (fused_cpu, gram or auto)")
+            raise ValueError(f"unknown geometry backend {backend!r} (fused_cpu, triton, gram or auto)")
         self.loss = np.full(n_steps, np.nan)
         shared = ["loss", "g_sq", "u_sq"] + (["wd_g_sq"] if self.wd else [])
         per = ["g_dot_d", "d_sq", "u_dot_d"] + (["wd_g_dot_d"] if self.wd else [])
@@ -85,3 +97,11 @@ class GeometryRecorder:
         frame.insert(0, "step", np.asarray(steps, dtype=np.int64))
         frame.insert(0, "epoch", np.asarray(epochs, dtype=np.int64))
         return frame
+
+
+def _triton_runs_on(device: torch.device) -> bool:
+    try:
+        from .triton_sums import available
+    except ImportError:  # a torch build without Triton (CPU-only wheels, macOS)
+        return False
+    return available(device)

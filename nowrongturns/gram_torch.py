@@ -3,32 +3,42 @@
 The float64 vectors are the rows of one matrix X = [G, w, (G + λw), d_1..d_k, u], so one matrix
 product gives every dot product of a step (the Gram matrix before the optimizer step, one
 matrix-vector product with u after it), written straight into per-step device buffers: a handful
-of kernels per step, no host synchronization, one read back per segment. Large models go through
-X in chunks, so the float64 scratch stays bounded (O(1) parameter-sized buffers in all).
+of kernels per step, no host synchronization, one read back per segment. On a CPU, X goes in
+cache-sized chunks, so the float64 scratch stays bounded; on a GPU it is one chunk, since there
+each chunk costs about ten kernel launches (86 chunks made ResNet-18's step 1.6× slower on an
+H200). This is the fallback where Triton cannot run (triton_sums.py is the GPU backend): X holds
+k + 4 float64 copies of the weights.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-# Elements per chunk: (rows × CHUNK) float64 scratch stays within a core's cache.
+# Elements per chunk on a CPU: (rows × CHUNK) float64 scratch stays within a core's cache.
 CHUNK = 1 << 17
+
+
+def default_chunk(device: torch.device) -> int | None:
+    """CHUNK on a CPU; None (one chunk) on an accelerator, where launches cost more than scratch."""
+    return CHUNK if device.type == "cpu" else None
 
 
 class GramSums:
     """The recorder's torch backend. Buffers: X ((k + 3 or 4) float64 rows of min(n, chunk)
-    elements), w* as float64, and for chunked models w_t as a copy."""
+    elements; chunk None: all n), the targets w* in their own precision, and for chunked models
+    w_t as a copy."""
 
-    def __init__(self, flat, w_stars, n_steps: int, with_wd: bool, chunk: int = CHUNK):
+    def __init__(self, flat, w_stars, n_steps: int, with_wd: bool, chunk: int | None = CHUNK):
         self.flat = flat
         n, dev = flat.data.numel(), flat.data.device
         self.k = len(w_stars)
-        self.w_stars = torch.stack([w.to(dev, torch.float64).reshape(-1) for w in w_stars])
+        # Widened into X when the d_j are formed: exact, and half the memory of float64 copies.
+        self.w_stars = torch.stack([w.detach().to(dev).reshape(-1) for w in w_stars])
         # Row layout of X: G, w, (G + λw), d_1..d_k, u.
         self.T = 2 if with_wd else None
         self.D = 3 if with_wd else 2
         self.U = self.D + self.k
-        self.chunk = min(n, chunk)
+        self.chunk = n if chunk is None else min(n, chunk)
         self.single = self.chunk == n
         self.X = torch.empty(self.U + 1, self.chunk, dtype=torch.float64, device=dev)
         self.w_prev = None if self.single else torch.empty_like(flat.data)

@@ -1,8 +1,10 @@
 """Tasks for the paper's data sets: CIFAR-10, ImageNet-1K, WikiText-2 / Penn Treebank and Vaihingen.
 
-Data that fits on the device (CIFAR-10, the token streams) is held there as one tensor
-and augmented there in batches; ImageNet and Vaihingen tiles go through the seeded
-loaders. Every draw is a function of (seed, epoch, step), as in tasks.py.
+Data that fits on the device (CIFAR-10, the token streams, the Vaihingen tiles) is held there
+and augmented there in batches; ImageNet goes through the seeded loaders, into pinned memory on
+a GPU. Every draw is a function of (seed, epoch, step), as in tasks.py. Nothing in a step waits
+for the device: draws reach it once an epoch, copies from the host are non-blocking from pinned
+memory, constants live there (tests/test_host_sync.py).
 """
 from __future__ import annotations
 
@@ -70,24 +72,28 @@ class CIFAR10Task(Task):
         self.model.to(device, dtype)
 
     def plan(self, epoch):
+        """(the epoch's batches, its crop offsets [steps, batch, 2] on the device): the steps' draws,
+        each from its own (seed, epoch, step) generator, reach the device in one copy an epoch."""
+        offsets = data.to_device(cifar10.epoch_crop_offsets(self.batch, self.seed, epoch, self.steps_per_epoch),
+                                 self.device)
         if self.on_device:
-            return data.epoch_order(len(self.y_train), self.seed, epoch).to(self.device)
-        # The loader path: the same order, batches fetched by workers, augmented here as above.
-        images = torch.utils.data.TensorDataset(self.x_train, self.y_train)
-        keyed = _IndexOnly(images)
-        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.s["num_workers"]))
+            return data.to_device(data.epoch_order(len(self.y_train), self.seed, epoch), self.device), offsets
+        # The loader path: the same order, batches fetched by workers (into pinned memory on a GPU).
+        keyed = _IndexOnly(torch.utils.data.TensorDataset(self.x_train, self.y_train))
+        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.s["num_workers"],
+                                pin_memory=self.device.type == "cuda")), offsets
 
-    def _batch(self, plan, i):
+    def _batch(self, batches, i):
         if self.on_device:
-            idx = plan[i * self.batch:(i + 1) * self.batch]
+            idx = batches[i * self.batch:(i + 1) * self.batch]
             return self.x_train[idx], self.y_train[idx]
-        x, y = next(plan)
-        return x.to(self.device), y.to(self.device)
+        x, y = next(batches)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def loss(self, plan, i, epoch):
-        x, y = self._batch(plan, i)
-        offsets, _ = cifar10.crop_flip_draws(len(y), self.seed, epoch, i)
-        x = cifar10.normalize(data.random_crop(x, offsets.to(x.device), cifar10.PAD), self.dtype)
+        batches, offsets = plan
+        x, y = self._batch(batches, i)
+        x = cifar10.normalize(data.random_crop(x, offsets[i], cifar10.PAD), self.dtype)
         return F.cross_entropy(self.model(x), y)
 
     def evaluate(self):
@@ -128,11 +134,13 @@ class ImageNetTask(Task):
         self.model.to(device, dtype)
 
     def plan(self, epoch):
-        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.s["num_workers"]))
+        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.s["num_workers"],
+                                pin_memory=self.device.type == "cuda"))
 
     def loss(self, batches, i, epoch):
-        x, y = next(batches)
-        return F.cross_entropy(self.model(x.to(self.device, self.dtype)), y.to(self.device))
+        x, y = next(batches)  # pinned on a GPU, so the copies below leave the host free to queue work
+        x, y = x.to(self.device, non_blocking=True).to(self.dtype), y.to(self.device, non_blocking=True)
+        return F.cross_entropy(self.model(x), y)
 
     def evaluate(self):
         loader = make_loader(self.val_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"], shuffle=False)
@@ -180,8 +188,9 @@ class SegmentationTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
         root = _data_dir(settings)
-        self.train_tiles = vaihingen.load_tiles(root, vaihingen.TRAIN_IDS)
-        self.val_tiles = vaihingen.load_tiles(root, vaihingen.VAL_IDS)
+        # On the device (about 300 MB of uint8 for Vaihingen): patches are cut there, no copy per step.
+        self.train_tiles = vaihingen.load_tiles(root, vaihingen.TRAIN_IDS).to(device)
+        self.val_tiles = vaihingen.load_tiles(root, vaihingen.VAL_IDS).to(device)
         self.batch, self.patch = settings["batch_size"], settings["patch_size"]
         self.steps_per_epoch = vaihingen.steps_per_epoch(self.batch, settings["patches_per_epoch"])
         _init_seed(settings)
@@ -193,7 +202,7 @@ class SegmentationTask(Task):
 
     def loss(self, plan, i, epoch):
         x, y = vaihingen.train_batch(self.train_tiles, self.seed, epoch, i, self.batch, self.patch)
-        return pixel_cross_entropy(self.model(x.to(self.device, self.dtype)), y.to(self.device))
+        return pixel_cross_entropy(self.model(x.to(self.dtype)), y)
 
     @torch.no_grad()
     def evaluate(self):

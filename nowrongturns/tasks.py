@@ -47,11 +47,12 @@ class DigitsTask(Task):
         self.model.to(device, dtype)
 
     def plan(self, epoch):
-        order = data.epoch_order(self.arrays.n_train, self.seed, epoch)
+        order = data.to_device(data.epoch_order(self.arrays.n_train, self.seed, epoch), self.device)
         offsets = None
         if self.s["augment"]:
-            offsets = data.crop_offsets(self.seed, epoch, self.steps_per_epoch, self.batch, CROP_PAD).to(self.device)
-        return order.to(self.device), offsets
+            offsets = data.to_device(data.crop_offsets(self.seed, epoch, self.steps_per_epoch, self.batch, CROP_PAD),
+                                     self.device)
+        return order, offsets
 
     def loss(self, plan, i, epoch):
         order, offsets = plan

@@ -35,6 +35,20 @@ def test_cifar_device_and_loader_paths_give_the_same_trajectory(tmp_path, make_s
     assert torch.equal(device.flat.data, loader.flat.data)
 
 
+def test_cifar_crops_of_an_epoch_are_the_per_step_draws(tmp_path, make_settings):
+    # The epoch's crop offsets reach the device in one copy; each step's are still drawn from its own
+    # (seed, epoch, step) generator, so trajectories recorded before stay the same.
+    from nowrongturns.loaders import cifar10
+
+    write_cifar_batches(tmp_path / "cifar-10-batches-py", n=12)
+    s = make_settings(dataset="cifar10", data_dir=str(tmp_path), model="medium_mlp", width=8, batch_size=8, seed=3)
+    task = Trainer(s, "a").task
+    _, offsets = task.plan(2)
+    assert offsets.shape == (task.steps_per_epoch, 8, 2)
+    for step in range(task.steps_per_epoch):
+        assert torch.equal(offsets[step], cifar10.crop_flip_draws(8, 3, 2, step)[0])
+
+
 def test_cifar_resnet18_trains_and_replays_exactly(tmp_path, make_settings):
     write_cifar_batches(tmp_path / "cifar-10-batches-py", n=8)
     s = make_settings(dataset="cifar10", data_dir=str(tmp_path), model="cifar_resnet18", width_multiplier=1,
@@ -53,11 +67,17 @@ def test_imagenet_resnet_trains_and_replays_exactly(tmp_path, make_settings):
     assert "val_acc" in ref.history[-1]
 
 
-def test_transformer_lm_trains_and_replays_exactly(tmp_path, make_settings):
+def write_text_corpus(root):
+    """A tiny WikiText-2-format corpus: wiki.{train,valid,test}.tokens."""
+    root.mkdir(parents=True, exist_ok=True)
     words = "the cat sat on the mat and the dog ate the cat food while it rained".split()
     for split, n in (("train", 120), ("valid", 30), ("test", 30)):
         lines = [" ".join(words[(i * 7) % len(words):] + words[:(i * 7) % len(words)]) for i in range(n // 10)]
-        (tmp_path / f"wiki.{split}.tokens").write_text("\n".join(lines) + "\n")
+        (root / f"wiki.{split}.tokens").write_text("\n".join(lines) + "\n")
+
+
+def test_transformer_lm_trains_and_replays_exactly(tmp_path, make_settings):
+    write_text_corpus(tmp_path)
     s = make_settings(dataset="wikitext2", data_dir=str(tmp_path), model="transformer_lm", emsize=16, nhead=2,
                       nhid=16, nlayers=2, dropout=0.2, bptt=5, batch_size=4, optimizer="adam", lr=1e-3,
                       weight_decay=1e-5, grad_clip=0.25, epochs=2)

@@ -18,6 +18,7 @@ to a whole batch on the device.
 """
 from __future__ import annotations
 
+import functools
 import pickle
 from pathlib import Path
 
@@ -158,6 +159,11 @@ def crop_flip_draws(batch: int, seed: int, epoch: int, step: int, pad: int = PAD
     return offsets, flips
 
 
+def epoch_crop_offsets(batch: int, seed: int, epoch: int, steps: int, pad: int = PAD) -> torch.Tensor:
+    """[steps, batch, 2]: the crop offsets of crop_flip_draws for each step of the epoch."""
+    return torch.stack([crop_flip_draws(batch, seed, epoch, step, pad)[0] for step in range(steps)])
+
+
 def random_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int = PAD) -> torch.Tensor:
     """Crop [B, 3, 32, 32] images (uint8, or float before normalization: the padding is black) at offsets,
     then mirror those with flips set; any dtype, on x's device."""
@@ -168,6 +174,13 @@ def random_crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor
 def normalize(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 pixels (or floats already in [0, 1]) to (x - MEAN) / STD per channel."""
     x = x.to(dtype) / 255 if x.dtype == torch.uint8 else x.to(dtype)
-    mean = torch.tensor(MEAN, dtype=dtype, device=x.device)[:, None, None]
-    std = torch.tensor(STD, dtype=dtype, device=x.device)[:, None, None]
+    mean, std = _channel_stats(dtype, x.device)
     return (x - mean) / std
+
+
+@functools.cache
+def _channel_stats(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MEAN and STD as [3, 1, 1] tensors on the device, made once: a copy to a GPU at every step
+    would make the host wait for it."""
+    return (torch.tensor(MEAN, dtype=dtype, device=device)[:, None, None],
+            torch.tensor(STD, dtype=dtype, device=device)[:, None, None])

@@ -40,9 +40,11 @@ def with_seed(sample_seed: int, fn, *args):
 
 
 def make_loader(dataset, batch_size: int, seed: int, epoch: int, num_workers: int = 0,
-                shuffle: bool = True, start_step: int = 0) -> DataLoader:
+                shuffle: bool = True, start_step: int = 0, pin_memory: bool = False) -> DataLoader:
     """The epoch's loader, from step start_step on. Training (shuffle) drops the last partial batch, so every
-    step sees batch_size samples; evaluation keeps it."""
+    step sees batch_size samples; evaluation keeps it. pin_memory: batches in page-locked memory, for
+    non-blocking copies to a GPU."""
     sampler = EpochSampler(len(dataset), seed, epoch, shuffle, start=start_step * batch_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      drop_last=shuffle, persistent_workers=False, generator=generator("loader", seed, epoch))
+                      drop_last=shuffle, persistent_workers=False, generator=generator("loader", seed, epoch),
+                      pin_memory=pin_memory)

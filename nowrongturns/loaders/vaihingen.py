@@ -55,6 +55,10 @@ class Tiles:
     images: list[torch.Tensor]  # uint8 [3, H, W]
     labels: list[torch.Tensor]  # uint8 [H, W], class indices (uint8 keeps 16 full tiles small)
 
+    def to(self, device) -> "Tiles":
+        """The tiles on `device`: patches are then cut there, with no copy per batch."""
+        return Tiles(self.ids, [x.to(device) for x in self.images], [y.to(device) for y in self.labels])
+
 
 def colors_to_labels(rgb: np.ndarray, source: str = "<array>") -> np.ndarray:
     """uint8 [H, W, 3] ISPRS colours -> uint8 [H, W] labels; any other colour is a ValueError naming source."""

@@ -1,0 +1,146 @@
+"""The per-step sums on a GPU at the memory-traffic floor: one Triton pass per step.
+
+Each program of `step_kernel` loads a block of G, w, w_{t-1} and of every target w*_j once,
+widens them to float64 in registers, forms d_j = w − w*_j and G + λw there (exact: the
+difference of two float32 values is a float64 value), and writes one float64 partial sum per
+quantity and block. `finish_kernel` then adds each quantity's partials in a fixed order into
+the per-step device buffers. Block sums in a fixed tree, then a fixed-order final sum, no
+atomics: two runs give the same bits. Nothing is read back inside a step; the buffers are read
+once per segment.
+
+Traffic per element and step: G, w, w_{t-1} and the k targets read once, w_t written once (the
+copy the next step's update sums need, see folded.py). Memory held: the targets and that copy
+in the training precision, and per step and block a few float64 partials; no float64 copy of a
+parameter-sized vector.
+
+Under TRITON_INTERPRET=1 the same kernels run on CPU tensors (tests/test_triton_sums.py).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from .folded import N_PER, N_SHARED, FoldedSums
+
+# Elements a program reduces (fixed: the block size decides the order of the additions, hence the
+# last bits of a sum), and the warps that share them: 8 elements a thread keep the float64
+# temporaries of a few targets in registers.
+BLOCK = 2048
+NUM_WARPS = 8
+# Partials a program of the final sum adds per iteration.
+FINISH_BLOCK = 1024
+
+
+@triton.jit
+def step_kernel(g_ptr, w_ptr, prev_ptr, stars_ptr, partials_ptr, n, n_blocks, lam: tl.float64,
+                K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
+                COPY: tl.constexpr, BLOCK: tl.constexpr):
+    """Per block: OWN: ‖G‖², G·d_j, ‖d_j‖² (WD: also ‖G + λw‖², (G + λw)·d_j); UPDATE: with
+    u = w − w_prev, ‖u‖² and u·(w_prev − w*_j); COPY: w_prev ← w. Partials go to column c of
+    partials [N_SHARED + N_PER·K, n_blocks], c in the layout of folded.py."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    w_raw = tl.load(w_ptr + offs, mask=mask, other=0.0)
+    w = w_raw.to(tl.float64)
+    out = partials_ptr + pid
+    if OWN:
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float64)
+        tl.store(out + 0 * n_blocks, tl.sum(g * g, axis=0))
+        if WD:
+            t = g + lam * w
+            tl.store(out + 1 * n_blocks, tl.sum(t * t, axis=0))
+    if UPDATE:
+        p = tl.load(prev_ptr + offs, mask=mask, other=0.0).to(tl.float64)
+        u = w - p
+        tl.store(out + 2 * n_blocks, tl.sum(u * u, axis=0))
+    star_ptrs = stars_ptr + offs  # target j's block is n elements on: 64-bit pointers, no int32 overflow
+    for j in tl.static_range(K):
+        s = tl.load(star_ptrs, mask=mask, other=0.0).to(tl.float64)
+        star_ptrs += n
+        col = out + (3 + 4 * j) * n_blocks
+        if OWN:
+            d = w - s
+            tl.store(col + 0 * n_blocks, tl.sum(g * d, axis=0))
+            tl.store(col + 1 * n_blocks, tl.sum(d * d, axis=0))
+            if WD:
+                tl.store(col + 2 * n_blocks, tl.sum(t * d, axis=0))
+        if UPDATE:
+            tl.store(col + 3 * n_blocks, tl.sum(u * (p - s), axis=0))
+    if COPY:
+        tl.store(prev_ptr + offs, w_raw, mask=mask)
+
+
+@triton.jit(do_not_specialize=["row", "u_row"])
+def finish_kernel(partials_ptr, shared_ptr, per_ptr, n_blocks, row, u_row,
+                  K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
+                  FINISH_BLOCK: tl.constexpr):
+    """Program c adds column c of the partials in block order and stores it at its place: own
+    sums at `row`, update sums at `u_row`, of shared [rows, 3] and per [rows, K, 4]. Columns the
+    step_kernel did not write are not stored."""
+    c = tl.program_id(0)
+    acc = tl.zeros([FINISH_BLOCK], dtype=tl.float64)
+    for start in range(0, n_blocks, FINISH_BLOCK):
+        idx = start + tl.arange(0, FINISH_BLOCK)
+        acc += tl.load(partials_ptr + c * n_blocks + idx, mask=idx < n_blocks, other=0.0)
+    total = tl.sum(acc, axis=0)
+    q = (c - 3) % 4  # the column within a target (c ≥ 3)
+    j = (c - 3) // 4
+    is_update = (c == 2) | ((c >= 3) & (q == 3))
+    wanted = (c == 0) | ((c == 1) & WD) | ((c >= 3) & (q < 2)) | ((c >= 3) & (q == 2) & WD)
+    present = (is_update & UPDATE) | ((~is_update) & wanted & OWN)
+    r = tl.where(is_update, u_row, row).to(tl.int64)
+    dst = tl.where(c < 3, shared_ptr + r * 3 + c, per_ptr + (r * K + j) * 4 + q)
+    tl.store(dst, total, mask=present)
+
+
+class TritonSums(FoldedSums):
+    """The recorder's GPU backend (see the module's docstring)."""
+
+    def __init__(self, flat, w_stars, n_steps: int, with_wd: bool, block: int = BLOCK, num_warps: int = NUM_WARPS):
+        self.g = flat.grad.detach().reshape(-1)  # views: the buffers are never replaced
+        self.w = flat.data.detach().reshape(-1)
+        dev = self.w.device
+        self.n = self.w.numel()
+        self.k = len(w_stars)
+        self.stars = torch.stack([w.detach().to(dev).reshape(-1) for w in w_stars]).contiguous()
+        self.w_prev = torch.empty_like(self.w)
+        self.with_wd = with_wd
+        self.n_steps = n_steps
+        self.block, self.num_warps = block, num_warps  # other values: bench/gpu.py's sweep
+        self.n_blocks = triton.cdiv(self.n, block)
+        # Zeros: columns a pass does not write stay finite (the final sum reads them, and stores nothing).
+        self.partials = torch.zeros(N_SHARED + N_PER * self.k, self.n_blocks, dtype=torch.float64, device=dev)
+        self.shared = torch.full((n_steps, N_SHARED), float("nan"), dtype=torch.float64, device=dev)
+        self.per = torch.full((n_steps, self.k, N_PER), float("nan"), dtype=torch.float64, device=dev)
+
+    def _launch(self, row: int, u_row: int, lam: float, own: bool, update: bool, copy: bool) -> None:
+        flags = {"K": self.k, "OWN": own, "WD": own and self.with_wd, "UPDATE": update}
+        step_kernel[(self.n_blocks,)](self.g, self.w, self.w_prev, self.stars, self.partials, self.n,
+                                      self.n_blocks, float(lam), COPY=copy, BLOCK=self.block,
+                                      num_warps=self.num_warps, **flags)
+        finish_kernel[(self.partials.shape[0],)](self.partials, self.shared, self.per, self.n_blocks, row, u_row,
+                                                 FINISH_BLOCK=FINISH_BLOCK, num_warps=4, **flags)
+
+    def step_pass(self, row: int, lam: float, with_prev: bool) -> None:
+        self._launch(row, row - 1, lam, own=True, update=with_prev, copy=True)
+
+    def update_pass(self, row: int) -> None:
+        self._launch(row, row, 0.0, own=False, update=True, copy=False)
+
+    def host_arrays(self):
+        return self.shared.cpu().numpy(), self.per.cpu().numpy()
+
+
+def available(device: torch.device) -> bool:
+    """Whether these kernels can run on `device`: a CUDA (or ROCm) GPU that Triton drives, or any
+    device under Triton's interpreter (TRITON_INTERPRET=1, for tests on CPU)."""
+    if triton.knobs.runtime.interpret:
+        return True
+    if device.type != "cuda":
+        return False
+    try:
+        return triton.runtime.driver.active.get_current_target() is not None
+    except Exception:  # no driver Triton can use (e.g. a GPU too old for its compiler)
+        return False

@@ -1,0 +1,130 @@
+"""The Triton backend's sums against exactly rounded float64 sums. Where no GPU is visible the kernels
+run under Triton's interpreter on CPU tensors (conftest.py); on a GPU machine they run compiled."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.triton_sums import BLOCK, TritonSums
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class _Flat:
+    """Stands in for FlatParams: the two flat buffers the recorder reads."""
+
+    def __init__(self, w, g):
+        self.data = torch.as_tensor(w).to(DEVICE)
+        self.grad = torch.as_tensor(g).to(DEVICE)
+
+
+def _exact(a, b):
+    """Σ a_i·b_i with each product and difference formed in float64 and the sum correctly rounded,
+    and Σ|a_i·b_i|, the scale of its rounding error."""
+    p = np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
+    return math.fsum(p.tolist()), float(np.abs(p).sum())
+
+
+def _check(value, exact_and_scale, what):
+    # Any float64 summation order errs by at most (n·eps)·Σ|terms|; blocks make it far smaller.
+    exact, scale = exact_and_scale
+    assert abs(value - exact) <= 1e-13 * scale, f"{what}: {value!r} vs exact {exact!r} (scale {scale:.3g})"
+
+
+def _steps(n, targets, lam, steps, seed, near=False):
+    """Record `steps` steps of a fake descent on n float32 weights against `targets` w*; returns the
+    recorder's sums, and the weights and gradients it saw (float64 copies)."""
+    rng = np.random.default_rng(seed)
+    stars = [rng.normal(size=n).astype(np.float32) for _ in range(targets)]
+    w0 = stars[0].astype(np.float64) * (1 + 1e-7 * rng.normal(size=n)) if near else rng.normal(size=n)
+    flat = _Flat(w0.astype(np.float32), np.zeros(n, dtype=np.float32))
+    rec = GeometryRecorder(flat, [torch.from_numpy(s) for s in stars], steps, lam, backend="triton")
+    ws, gs = [], []
+    for k in range(steps):
+        flat.grad.copy_(torch.from_numpy(rng.normal(size=n).astype(np.float32)))
+        ws.append(flat.data.double().cpu().numpy())
+        gs.append(flat.grad.double().cpu().numpy())
+        rec.before_step(k)
+        flat.data.sub_(1e-3 * flat.grad)  # the "optimizer step"
+        rec.after_step(k)
+    ws.append(flat.data.double().cpu().numpy())
+    return rec, stars, ws, gs
+
+
+@pytest.mark.parametrize("n, targets, lam", [
+    (BLOCK * 3 + 17, 1, 0.0),  # last block partial
+    (BLOCK - 5, 3, 0.1),       # a single, partial block; several targets; weight decay (λ not a float32)
+    (2 * BLOCK, 2, 5e-4),      # whole blocks
+])
+def test_sums_match_exact_float64(n, targets, lam):
+    steps = 3
+    rec, stars, ws, gs = _steps(n, targets, lam, steps, seed=n)
+    a = rec.backend.arrays()
+    for k in range(steps):
+        w, g, u = ws[k], gs[k], ws[k + 1] - ws[k]
+        _check(a["g_sq"][k], _exact(g, g), f"g_sq step {k}")
+        _check(a["u_sq"][k], _exact(u, u), f"u_sq step {k}")
+        t = g + lam * w
+        if lam:
+            _check(a["wd_g_sq"][k], _exact(t, t), f"wd_g_sq step {k}")
+        else:
+            assert np.isnan(a["wd_g_sq"][k])
+        for j, s in enumerate(stars):
+            d = w - s.astype(np.float64)
+            _check(a["g_dot_d"][k, j], _exact(g, d), f"g_dot_d step {k} target {j}")
+            _check(a["d_sq"][k, j], _exact(d, d), f"d_sq step {k} target {j}")
+            _check(a["u_dot_d"][k, j], _exact(u, d), f"u_dot_d step {k} target {j}")
+            if lam:
+                _check(a["wd_g_dot_d"][k, j], _exact(t, d), f"wd_g_dot_d step {k} target {j}")
+
+
+def test_distance_near_w_star_keeps_float64_accuracy():
+    # ‖d‖ ~ 1e-7 ‖w‖: d must be formed in float64 from the float32 values, never by expansion.
+    n = BLOCK * 2 + 3
+    rec, stars, ws, gs = _steps(n, 2, 1e-3, 2, seed=7, near=True)
+    a = rec.backend.arrays()
+    d = ws[0] - stars[0].astype(np.float64)
+    assert 1e-8 < np.linalg.norm(d) / np.linalg.norm(stars[0]) < 1e-6
+    exact, _ = _exact(d, d)
+    assert a["d_sq"][0, 0] == pytest.approx(exact, rel=1e-13)
+    _check(a["g_dot_d"][0, 0], _exact(gs[0], d), "g_dot_d near w*")
+    u = ws[1] - ws[0]
+    _check(a["u_dot_d"][0, 0], _exact(u, d), "u_dot_d near w*")
+
+
+def test_two_runs_give_the_same_bits():
+    runs = [_steps(BLOCK * 2 + 100, 2, 1e-2, 3, seed=3)[0].sums() for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1], equal_nan=True)
+
+
+def test_only_the_rows_recorded_are_written():
+    # A recorder of 5 rows that records rows 1 and 2 leaves rows 0, 3, 4 NaN, and row 2's update
+    # sums come from the flush after it (no successor was recorded).
+    n = 300
+    rng = np.random.default_rng(1)
+    flat = _Flat(rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32))
+    rec = GeometryRecorder(flat, torch.zeros(n), 5, backend="triton")
+    for k in (1, 2):
+        rec.before_step(k)
+        flat.data.sub_(0.1 * flat.grad)
+        rec.after_step(k)
+    out = rec.sums()
+    cols = [rec.columns.index(c) for c in ("g_sq", "u_sq", "g_dot_d@0", "d_sq@0", "u_dot_d@0")]
+    assert np.isnan(out[[0, 3, 4]][:, cols]).all()
+    assert not np.isnan(out[[1, 2]][:, cols]).any()
+    # Each step moved w by −0.1·G: ‖u‖² = 0.01‖G‖².
+    np.testing.assert_allclose(out[[1, 2], cols[1]], 0.01 * out[[1, 2], cols[0]], rtol=1e-6)
+
+
+def test_memory_held_is_the_targets_and_one_copy_of_w_in_training_precision():
+    n, k = BLOCK * 4, 3
+    flat = _Flat(np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32))
+    backend = TritonSums(flat, [torch.zeros(n)] * k, 10, with_wd=True)
+    held = [v for v in vars(backend).values() if isinstance(v, torch.Tensor)]
+    large = [t for t in held if t.numel() >= n and t.data_ptr() not in (flat.data.data_ptr(), flat.grad.data_ptr())]
+    assert sorted(t.numel() for t in large) == [n, k * n]  # w_prev, and the stacked targets
+    assert all(t.dtype == torch.float32 for t in large)
+    small = [t for t in held if t.numel() < n]
+    assert all(t.numel() <= 10 * k * 4 + (3 + 4 * k) * (n // BLOCK) for t in small)
