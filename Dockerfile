@@ -22,11 +22,16 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 \
     MPLBACKEND=Agg
 
-# Python, venv and CA tooling where the base lacks them (the PyTorch image has all three).
+# Python, venv and CA tooling where the base lacks them (the PyTorch image has all three), and a C
+# compiler with Python's headers: on a GPU, Triton (the per-step sums' kernel) builds its small
+# launcher with them once per machine.
 RUN set -eu; pkgs=""; \
     command -v python3 >/dev/null || pkgs="python3 python3-venv"; \
     python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs="$pkgs python3-venv"; \
     command -v update-ca-certificates >/dev/null || pkgs="$pkgs ca-certificates"; \
+    command -v gcc >/dev/null || pkgs="$pkgs gcc libc6-dev"; \
+    python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+        2>/dev/null || pkgs="$pkgs python3-dev"; \
     if [ -n "$pkgs" ]; then \
         apt-get update && apt-get install -y --no-install-recommends $pkgs && rm -rf /var/lib/apt/lists/*; \
     fi; \

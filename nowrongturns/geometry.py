@@ -19,8 +19,12 @@ target j is reported for the first limits[j] rows only.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
+
+log = logging.getLogger("nowrongturns")
 
 
 class GeometryRecorder:
@@ -37,16 +41,22 @@ class GeometryRecorder:
         self.limits = list(limits) if limits is not None else [n_steps] * self.k
         self.names = [str(j) for j in (names if names is not None else range(self.k))]
         device = flat.data.device
-        if backend == "auto":
-            backend = "fused_cpu" if device.type == "cpu" else "triton" if _triton_runs_on(device) else "gram"
+        if backend == "auto" and device.type == "cpu":
+            backend = "fused_cpu"
+        elif backend == "auto":
+            reason = _triton_unavailable(device)
+            backend = "gram" if reason else "triton"
+            if reason:
+                log.warning("the per-step sums cannot use Triton on %s (%s): the Gram-matrix backend measures "
+                            "instead, slower and with %d float64 copies of the weights", device, reason, self.k + 4)
         if backend == "fused_cpu":
             from .fused_cpu import FusedCpuSums  # Numba: imported only where a replay runs on CPU
 
             self.backend = FusedCpuSums(flat, w_stars, n_steps, bool(self.wd))
         elif backend == "triton":
-            if not _triton_runs_on(device):
-                raise RuntimeError(f"geometry backend 'triton' cannot run on {device}: Triton drives CUDA and ROCm "
-                                   "GPUs (on CPU tensors only under TRITON_INTERPRET=1); use backend auto")
+            reason = _triton_unavailable(device)
+            if reason:
+                raise RuntimeError(f"geometry backend 'triton' cannot run on {device}: {reason}")
             from .triton_sums import TritonSums
 
             self.backend = TritonSums(flat, w_stars, n_steps, bool(self.wd))
@@ -99,9 +109,10 @@ class GeometryRecorder:
         return frame
 
 
-def _triton_runs_on(device: torch.device) -> bool:
+def _triton_unavailable(device: torch.device) -> str | None:
+    """Why the Triton backend cannot run on device, or None where it can."""
     try:
-        from .triton_sums import available
-    except ImportError:  # a torch build without Triton (CPU-only wheels, macOS)
-        return False
-    return available(device)
+        from .triton_sums import unavailable_reason
+    except ImportError as e:  # a torch build without Triton (CPU-only wheels, macOS)
+        return f"Triton is not installed ({e})"
+    return unavailable_reason(device)

@@ -133,14 +133,17 @@ class TritonSums(FoldedSums):
         return self.shared.cpu().numpy(), self.per.cpu().numpy()
 
 
-def available(device: torch.device) -> bool:
-    """Whether these kernels can run on `device`: a CUDA (or ROCm) GPU that Triton drives, or any
-    device under Triton's interpreter (TRITON_INTERPRET=1, for tests on CPU)."""
+def unavailable_reason(device: torch.device) -> str | None:
+    """Why these kernels cannot run on `device`, or None where they can: a CUDA (or ROCm) GPU that
+    Triton drives, or any device under Triton's interpreter (TRITON_INTERPRET=1, tests on CPU).
+    Triton builds a small launcher with the machine's C compiler once (cached under ~/.triton):
+    without one, or without Python's headers, it cannot run."""
     if triton.knobs.runtime.interpret:
-        return True
+        return None
     if device.type != "cuda":
-        return False
+        return f"Triton drives CUDA and ROCm GPUs, not {device.type}"
     try:
-        return triton.runtime.driver.active.get_current_target() is not None
-    except Exception:  # no driver Triton can use (e.g. a GPU too old for its compiler)
-        return False
+        triton.runtime.driver.active.get_current_target()  # builds the launcher on first use
+    except Exception as e:  # noqa: BLE001 (any failure here means: not on this machine)
+        return f"{type(e).__name__}: {e}"
+    return None

@@ -54,6 +54,24 @@ def test_image_holds_the_pinned_software_and_no_data(sif):
     assert "No such file" in listing.stdout
 
 
+# What Triton does once per GPU machine before its first kernel: build a Python extension (its
+# launcher) with the C compiler and Python's headers. Without them the GPU sums fall back to Gram matrices.
+EXTENSION = """
+#include <Python.h>
+static struct PyModuleDef probe = {PyModuleDef_HEAD_INIT, "probe", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit_probe(void) { return PyModule_Create(&probe); }
+"""
+
+
+def test_image_can_build_tritons_launcher(sif):
+    code = ("import sys, triton; from triton.runtime.build import compile_module_from_src; "
+            "print(compile_module_from_src(sys.stdin.read(), 'probe').__name__, triton.__version__)")
+    proc = subprocess.run(["apptainer", "exec", "--containall", sif, "python", "-c", code], input=EXTENSION,
+                          capture_output=True, text=True, env={**os.environ, **APPTAINER_ENV}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("probe ")
+
+
 def test_reduced_study_runs_in_the_container_and_equals_a_local_run(sif, local_reduced_study, tmp_path):
     write(tmp_path / "config.yaml", reduced_default_config())
     t0 = time.monotonic()

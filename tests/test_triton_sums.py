@@ -128,3 +128,18 @@ def test_memory_held_is_the_targets_and_one_copy_of_w_in_training_precision():
     assert all(t.dtype == torch.float32 for t in large)
     small = [t for t in held if t.numel() < n]
     assert all(t.numel() <= 10 * k * 4 + (3 + 4 * k) * (n // BLOCK) for t in small)
+
+
+def test_without_triton_the_gpu_falls_back_to_the_gram_backend_and_says_why(monkeypatch, caplog):
+    # Outside the interpreter, Triton runs only on a GPU: elsewhere auto measures with the Gram-matrix
+    # backend (a warning names the reason), and asking for triton by name is an error with that reason.
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    flat = _Flat(np.zeros(10, dtype=np.float32), np.zeros(10, dtype=np.float32))
+    flat.data, flat.grad = flat.data.to("meta"), flat.grad.to("meta")
+    with caplog.at_level("WARNING", logger="nowrongturns"):
+        rec = GeometryRecorder(flat, torch.zeros(10), 3)
+    assert type(rec.backend).__name__ == "GramSums"
+    assert "cannot use Triton on meta (Triton drives CUDA and ROCm GPUs, not meta)" in caplog.text
+    flat.data, flat.grad = torch.zeros(10), torch.zeros(10)
+    with pytest.raises(RuntimeError, match="backend 'triton' cannot run on cpu: Triton drives CUDA and ROCm GPUs"):
+        GeometryRecorder(flat, torch.zeros(10), 3, backend="triton")
