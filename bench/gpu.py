@@ -14,6 +14,12 @@
 
 `--device cpu --quick` runs the same code on the CPU with tiny sizes (a smoke test of the script
 itself; its figures mean nothing). Each section that fails prints its error and the rest go on.
+
+On the project's offline GPU machine (shared/gpu/README.md), with the wheels of fetch-wheels.sh
+(and pytest's) carried in .whl/, the GPU tests and this script are one command:
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+      && export PYTHONPATH=/tmp/site:$PWD \
+      && python3 -m pytest -q tests/test_triton_sums.py tests/test_host_sync.py; python3 bench/gpu.py $OUT/gpu.md
 """
 from __future__ import annotations
 
