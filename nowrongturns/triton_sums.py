@@ -24,41 +24,51 @@ import triton.language as tl
 from .folded import N_PER, N_SHARED, FoldedSums
 
 # Elements a program reduces (fixed: the block size decides the order of the additions, hence the
-# last bits of a sum), and the warps that share them: 8 elements a thread keep the float64
-# temporaries of a few targets in registers.
-BLOCK = 2048
+# last bits of a sum), and the warps that share them. 4 elements a thread: ptxas (sm_90) gives the
+# kernel 64 registers with one target, 80 with three, no spills, so half the warps an SM can hold
+# are resident to keep loads in flight; 8 elements a thread take 144-178 registers (1/8 of them).
+BLOCK = 1024
 NUM_WARPS = 8
-# Partials a program of the final sum adds per iteration.
-FINISH_BLOCK = 1024
+# Partials a program of the final sum loads at once (32 a thread, 96 registers): a few iterations
+# even for 50M weights, so the final sum stays a few microseconds.
+FINISH_BLOCK = 8192
+FINISH_WARPS = 8
 
 
 @triton.jit
-def step_kernel(g_ptr, w_ptr, prev_ptr, stars_ptr, partials_ptr, n, n_blocks, lam: tl.float64,
+def _load(ptrs, mask, MASKED: tl.constexpr):
+    # Unmasked loads of a full block compile to 16-byte vector loads; a mask against an n that is no
+    # multiple of 4 would make them scalar.
+    if MASKED:
+        x = tl.load(ptrs, mask=mask, other=0.0)
+    else:
+        x = tl.load(ptrs)
+    return x
+
+
+@triton.jit
+def _block_sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_blocks, lam, pid,
                 K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
-                COPY: tl.constexpr, BLOCK: tl.constexpr):
-    """Per block: OWN: ‖G‖², G·d_j, ‖d_j‖² (WD: also ‖G + λw‖², (G + λw)·d_j); UPDATE: with
-    u = w − w_prev, ‖u‖² and u·(w_prev − w*_j); COPY: w_prev ← w. Partials go to column c of
-    partials [N_SHARED + N_PER·K, n_blocks], c in the layout of folded.py."""
-    pid = tl.program_id(0)
+                COPY: tl.constexpr, BLOCK: tl.constexpr, MASKED: tl.constexpr):
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
-    w_raw = tl.load(w_ptr + offs, mask=mask, other=0.0)
+    w_raw = _load(w_ptr + offs, mask, MASKED)
     w = w_raw.to(tl.float64)
     out = partials_ptr + pid
     if OWN:
-        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float64)
+        g = _load(g_ptr + offs, mask, MASKED).to(tl.float64)
         tl.store(out + 0 * n_blocks, tl.sum(g * g, axis=0))
         if WD:
             t = g + lam * w
             tl.store(out + 1 * n_blocks, tl.sum(t * t, axis=0))
     if UPDATE:
-        p = tl.load(prev_ptr + offs, mask=mask, other=0.0).to(tl.float64)
+        p = _load(prev_ptr + offs, mask, MASKED).to(tl.float64)
         u = w - p
         tl.store(out + 2 * n_blocks, tl.sum(u * u, axis=0))
-    star_ptrs = stars_ptr + offs  # target j's block is n elements on: 64-bit pointers, no int32 overflow
+    star_ptrs = stars_ptr + offs  # 64-bit pointers: no int32 overflow across targets
     for j in tl.static_range(K):
-        s = tl.load(star_ptrs, mask=mask, other=0.0).to(tl.float64)
-        star_ptrs += n
+        s = _load(star_ptrs, mask, MASKED).to(tl.float64)
+        star_ptrs += stride
         col = out + (3 + 4 * j) * n_blocks
         if OWN:
             d = w - s
@@ -69,7 +79,27 @@ def step_kernel(g_ptr, w_ptr, prev_ptr, stars_ptr, partials_ptr, n, n_blocks, la
         if UPDATE:
             tl.store(col + 3 * n_blocks, tl.sum(u * (p - s), axis=0))
     if COPY:
-        tl.store(prev_ptr + offs, w_raw, mask=mask)
+        if MASKED:
+            tl.store(prev_ptr + offs, w_raw, mask=mask)
+        else:
+            tl.store(prev_ptr + offs, w_raw)
+
+
+@triton.jit
+def step_kernel(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_blocks, lam: tl.float64,
+                K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
+                COPY: tl.constexpr, BLOCK: tl.constexpr):
+    """Per block: OWN: ‖G‖², G·d_j, ‖d_j‖² (WD: also ‖G + λw‖², (G + λw)·d_j); UPDATE: with
+    u = w − w_prev, ‖u‖² and u·(w_prev − w*_j); COPY: w_prev ← w. Target j starts j·stride elements
+    after stars_ptr. Partials go to column c of partials [N_SHARED + N_PER·K, n_blocks], c in the
+    layout of folded.py. Only the last block, which may be partial, is masked."""
+    pid = tl.program_id(0)
+    if pid < n_blocks - 1:
+        _block_sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_blocks, lam, pid,
+                    K, OWN, WD, UPDATE, COPY, BLOCK, False)
+    else:
+        _block_sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_blocks, lam, pid,
+                    K, OWN, WD, UPDATE, COPY, BLOCK, True)
 
 
 @triton.jit(do_not_specialize=["row", "u_row"])
@@ -104,7 +134,11 @@ class TritonSums(FoldedSums):
         dev = self.w.device
         self.n = self.w.numel()
         self.k = len(w_stars)
-        self.stars = torch.stack([w.detach().to(dev).reshape(-1) for w in w_stars]).contiguous()
+        # One row per target, each starting on a 64-byte boundary, so every target's loads can be vectors.
+        self.stride = -(-self.n // 16) * 16
+        self.stars = torch.zeros(self.k, self.stride, dtype=w_stars[0].dtype, device=dev)
+        for row, w in zip(self.stars, w_stars):
+            row[: self.n].copy_(w.detach().reshape(-1))
         self.w_prev = torch.empty_like(self.w)
         self.with_wd = with_wd
         self.n_steps = n_steps
@@ -117,11 +151,11 @@ class TritonSums(FoldedSums):
 
     def _launch(self, row: int, u_row: int, lam: float, own: bool, update: bool, copy: bool) -> None:
         flags = {"K": self.k, "OWN": own, "WD": own and self.with_wd, "UPDATE": update}
-        step_kernel[(self.n_blocks,)](self.g, self.w, self.w_prev, self.stars, self.partials, self.n,
+        step_kernel[(self.n_blocks,)](self.g, self.w, self.w_prev, self.stars, self.stride, self.partials, self.n,
                                       self.n_blocks, float(lam), COPY=copy, BLOCK=self.block,
                                       num_warps=self.num_warps, **flags)
         finish_kernel[(self.partials.shape[0],)](self.partials, self.shared, self.per, self.n_blocks, row, u_row,
-                                                 FINISH_BLOCK=FINISH_BLOCK, num_warps=4, **flags)
+                                                 FINISH_BLOCK=FINISH_BLOCK, num_warps=FINISH_WARPS, **flags)
 
     def step_pass(self, row: int, lam: float, with_prev: bool) -> None:
         self._launch(row, row - 1, lam, own=True, update=with_prev, copy=True)

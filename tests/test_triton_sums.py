@@ -118,6 +118,38 @@ def test_only_the_rows_recorded_are_written():
     np.testing.assert_allclose(out[[1, 2], cols[1]], 0.01 * out[[1, 2], cols[0]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("wd, update", [(True, True), (False, False)])
+def test_final_sum_adds_each_column_over_several_iterations_and_stores_it_in_its_place(wd, update):
+    # 11 blocks of partials summed 4 at a time: own sums land in row 3, update sums in row 2 (the step
+    # before), columns not computed are not stored.
+    from nowrongturns.triton_sums import finish_kernel
+
+    k, n_blocks = 2, 11
+    rng = np.random.default_rng(5)
+    partials = torch.from_numpy(rng.normal(size=(3 + 4 * k, n_blocks))).to(DEVICE)
+    shared = torch.full((5, 3), float("nan"), dtype=torch.float64, device=DEVICE)
+    per = torch.full((5, k, 4), float("nan"), dtype=torch.float64, device=DEVICE)
+    finish_kernel[(3 + 4 * k,)](partials, shared, per, n_blocks, 3, 2, K=k, OWN=True, WD=wd, UPDATE=update,
+                                FINISH_BLOCK=4)
+    col = [math.fsum(row) for row in partials.cpu().numpy().tolist()]
+    shared, per = shared.cpu().numpy(), per.cpu().numpy()
+    expected_shared = np.full((5, 3), np.nan)
+    expected_per = np.full((5, k, 4), np.nan)
+    expected_shared[3, 0] = col[0]
+    if wd:
+        expected_shared[3, 1] = col[1]
+    if update:
+        expected_shared[2, 2] = col[2]
+    for j in range(k):
+        expected_per[3, j, :2] = col[3 + 4 * j: 5 + 4 * j]
+        if wd:
+            expected_per[3, j, 2] = col[5 + 4 * j]
+        if update:
+            expected_per[2, j, 3] = col[6 + 4 * j]
+    np.testing.assert_allclose(shared, expected_shared, rtol=1e-14)
+    np.testing.assert_allclose(per, expected_per, rtol=1e-14)
+
+
 def test_memory_held_is_the_targets_and_one_copy_of_w_in_training_precision():
     n, k = BLOCK * 4, 3
     flat = _Flat(np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32))
@@ -143,3 +175,74 @@ def test_without_triton_the_gpu_falls_back_to_the_gram_backend_and_says_why(monk
     flat.data, flat.grad = torch.zeros(10), torch.zeros(10)
     with pytest.raises(RuntimeError, match="backend 'triton' cannot run on cpu: Triton drives CUDA and ROCm GPUs"):
         GeometryRecorder(flat, torch.zeros(10), 3, backend="triton")
+
+
+# Compiles the kernels for an H100 (sm_90) with Triton's own compiler and ptxas, no GPU needed: the
+# interpreter above runs the kernels' Python, this catches what only the compiler checks (types,
+# constexpr branches) and register spills. In a process of its own: the interpreter must be off.
+COMPILE = r"""
+import itertools, json, os, re, subprocess, tempfile
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from nowrongturns import triton_sums as ts
+
+ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
+target = GPUTarget("cuda", 90, 32)
+flags = ["OWN", "WD", "UPDATE"]
+step_sig = {"g_ptr": "*fp32", "w_ptr": "*fp32", "prev_ptr": "*fp32", "stars_ptr": "*fp32", "stride": "i32",
+            "partials_ptr": "*fp64", "n": "i32", "n_blocks": "i32", "lam": "fp64",
+            **dict.fromkeys(["K", *flags, "COPY", "BLOCK"], "constexpr")}
+# As a launch specializes them: torch's buffers start 16-byte aligned, the targets' stride is a
+# multiple of 16; n (the weights) is any number.
+aligned = {(list(step_sig).index(a),): [["tt.divisibility", 16]]
+           for a in ("g_ptr", "w_ptr", "prev_ptr", "stars_ptr", "stride", "partials_ptr")}
+finish_sig = {"partials_ptr": "*fp64", "shared_ptr": "*fp64", "per_ptr": "*fp64", "n_blocks": "i32", "row": "i32",
+              "u_row": "i32", **dict.fromkeys(["K", *flags, "FINISH_BLOCK"], "constexpr")}
+out = []
+# What TritonSums launches: a step with or without the previous update, and the update alone.
+for k, wd, (own, update, copy) in itertools.product((1, 3), (False, True), ((1, 0, 1), (1, 1, 1), (0, 1, 0))):
+    consts = {"K": k, "OWN": bool(own), "WD": wd and bool(own), "UPDATE": bool(update)}
+    for fn, sig, extra, attrs, warps in (
+            (ts.step_kernel, step_sig, {"COPY": bool(copy), "BLOCK": ts.BLOCK}, aligned, ts.NUM_WARPS),
+            (ts.finish_kernel, finish_sig, {"FINISH_BLOCK": ts.FINISH_BLOCK}, None, ts.FINISH_WARPS)):
+        kernel = triton.compile(ASTSource(fn, sig, {**consts, **extra}, attrs), target=target,
+                                options={"num_warps": warps})
+        with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
+            f.write(kernel.asm["ptx"])
+        info = subprocess.run([ptxas, "-v", "--gpu-name", "sm_90a", f.name, "-o", os.devnull],
+                              capture_output=True, text=True).stderr
+        os.unlink(f.name)
+        spills = sum(map(int, re.findall(r"(\d+) bytes spill (?:stores|loads)", info)))
+        out.append({"kernel": fn.__name__, **consts, "spill_bytes": spills, "ptxas": info.strip().splitlines()[-1],
+                    "vector_loads": kernel.asm["ptx"].count("ld.global.v4.b32")})
+print(json.dumps(out))
+"""
+
+
+def test_kernels_compile_for_an_h100_with_vector_loads_and_no_spills_in_a_step():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import triton
+
+    if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas").exists():
+        pytest.skip("this Triton build carries no ptxas (not a CUDA build)")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-c", COMPILE], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    kernels = json.loads(proc.stdout.splitlines()[-1])
+    assert len(kernels) == 24
+    # The kernels of every step spill nothing (8 elements a thread spilled hundreds of bytes). The update
+    # alone, once a segment, gets a 4-byte spill from ptxas at 32 registers: left as is.
+    every_step = [k for k in kernels if k["OWN"] or k["kernel"] == "finish_kernel"]
+    assert all(k["spill_bytes"] == 0 for k in every_step), [k for k in every_step if k["spill_bytes"]]
+    assert all(k["spill_bytes"] <= 16 for k in kernels), [k for k in kernels if k["spill_bytes"]]
+    # Full blocks read each vector with 16-byte loads: w, G where the step's own sums are formed,
+    # w_prev where the update's are, and each target.
+    for k in kernels:
+        if k["kernel"] == "step_kernel":
+            assert k["vector_loads"] == 1 + k["OWN"] + k["UPDATE"] + k["K"], k
