@@ -109,6 +109,20 @@ def update_pass(w, w_prev, w_star, first, row, j, shared, per):
         shared[row, U_SQ] = u_sq
 
 
+# Elements of padding on each side of w_prev, the one array the step kernel writes. LLVM's vectorized
+# loop first checks at run time that the stored-to array does not start within one vector block
+# (vector width × unroll, at most 8 × 16 elements) of an array it reads, and else runs the scalar
+# loop, which adds in another order: for models under ~32 weights the allocator can place arrays
+# that close, and the last bits of the sums then depended on where it did (seen: one step of the
+# 20-weight ALM run differed between two processes). No other array can start inside the padding.
+W_PREV_PAD = 256
+
+
+def padded_zeros(n: int, dtype) -> np.ndarray:
+    """n zeros with W_PREV_PAD elements of their own buffer before and after them."""
+    return np.zeros(n + 2 * W_PREV_PAD, dtype=dtype)[W_PREV_PAD:W_PREV_PAD + n]
+
+
 class FusedCpuSums(FoldedSums):
     """The recorder's CPU backend: numpy views of the flat buffers, results in numpy arrays."""
 
@@ -116,7 +130,7 @@ class FusedCpuSums(FoldedSums):
         self.g = flat.grad.detach().reshape(-1).numpy()  # views: the buffers are never replaced
         self.w = flat.data.detach().reshape(-1).numpy()
         self.w_stars = [np.ascontiguousarray(w.detach().cpu().reshape(-1).numpy()) for w in w_stars]
-        self.w_prev = np.zeros_like(self.w)
+        self.w_prev = padded_zeros(self.w.size, self.w.dtype)
         self.with_wd = with_wd
         self.n_steps = n_steps
         self.shared = np.full((n_steps, N_SHARED), np.nan)

@@ -218,3 +218,36 @@ def test_kernels_compile_without_a_writable_cache():
     namespace = {}
     exec("def double(x):\n    return 2.0 * x\n", namespace)
     assert compile_kernel(namespace["double"])(1.5) == 3.0
+
+
+def test_cpu_sums_do_not_depend_on_where_the_arrays_lie():
+    # The CPU kernel writes w_prev while it reads G, w and w*. Where w_prev starts just after one of
+    # them (possible for a tiny model), LLVM's run-time overlap check sends the loop to its scalar
+    # version, which adds in another order: the last bits then depend on the allocator. The backend's
+    # w_prev has padding of its own on both sides, so every placement gives the bits of a distant one.
+    from nowrongturns.fused_cpu import W_PREV_PAD, padded_zeros, step_kernel
+
+    rng = np.random.default_rng(8)
+    n = 20
+    g, w, s = (rng.normal(size=n).astype(np.float32) for _ in range(3))
+    kernel = step_kernel(False, False, True, True)
+
+    def sums(w_prev, g=g, w=w, s=s):
+        shared, per = np.full((1, 3), np.nan), np.full((1, 1, 4), np.nan)
+        kernel(g, w, w_prev, s, 0.0, 0, 0, shared, per)
+        assert np.array_equal(w_prev, w)
+        return shared[0, 0], per[0, 0, 0], per[0, 0, 1]
+
+    distant = sums(padded_zeros(n, np.float32))
+    results = set()
+    for gap in range(0, 2 * n):  # w_prev right behind a copy of the input, without padding
+        buf = np.zeros(2 * n + gap, dtype=np.float32)
+        buf[:n] = w
+        results.add(sums(buf[n + gap:], w=buf[:n]))
+    assert len(results) == 2 and distant in results  # the hazard is real: two summation orders
+    for gap in range(0, 2 * n):  # the input as close as the padding lets it be, and closer to its end
+        buf = np.zeros(n + gap + W_PREV_PAD + n + W_PREV_PAD, dtype=np.float32)
+        buf[:n] = w
+        assert sums(buf[n + gap + W_PREV_PAD:][:n], w=buf[:n]) == distant
+    backend = GeometryRecorder(FlatParams(_vector(w, torch.float32)), torch.from_numpy(s), 1).backend
+    assert backend.w_prev.base.size == n + 2 * W_PREV_PAD  # the backend's w_prev is padded
