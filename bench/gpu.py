@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import metrics_floor  # noqa: E402
 import standin_data  # noqa: E402
 import step_overhead  # noqa: E402
 
@@ -173,8 +174,9 @@ def models_table(results: dict, card: str) -> list[str]:
             continue
         target = f" (≤ {r['target']}: {'met' if r['measured/plain'] <= r['target'] else '**missed**'})" \
             if r["target"] else ""
-        peak = f"{r.get('peak plain MiB', float('nan')):.0f} / {r.get('peak measured MiB', float('nan')):.0f}"
-        held = f"{r.get('recorder MiB', float('nan')):.1f} (expected {r.get('recorder MiB, expected', float('nan')):.1f})"
+        nan = float("nan")  # the memory figures exist on a GPU only
+        peak = f"{r.get('peak plain MiB', nan):.0f} / {r.get('peak measured MiB', nan):.0f}"
+        held = f"{r.get('recorder MiB', nan):.1f} (expected {r.get('recorder MiB, expected', nan):.1f})"
         lines.append(f"| {name} | {r['weights']:,} | {r['plain ms']:.2f} | {r['measured/plain']:.3f}{target} "
                      f"| {r['paper way/plain']:.3f} | {r['paper overhead / ours']:.1f} "
                      f"| {r['kernels plain']:.0f} / {r['kernels measured']:.0f} | {r['host syncs per step']:.2f} "
@@ -223,15 +225,6 @@ def _gpu_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-class _Flat:
-    """Stands in for FlatParams: the two flat buffers the recorder reads."""
-
-    def __init__(self, n: int, device):
-        gen = torch.Generator().manual_seed(0)
-        self.data = torch.randn(n, generator=gen).to(device)
-        self.grad = torch.randn(n, generator=gen).to(device)
-
-
 def _metrics_ms(flat, w_star, reps: int, **backend_options) -> float:
     """GPU time of one step of the metrics (before_step + after_step) in the steady state of a replay:
     one target, weight decay on, the previous step's update sums folded in."""
@@ -256,7 +249,7 @@ def floor_section(device: str, quick: bool, say) -> list[str]:
              "| model size | weights | metrics ms | floor ms | metrics / floor (target ≤ 2) "
              "| block/warps: ms |", "|---|---|---|---|---|---|"]
     for label, n in sizes.items():
-        flat = _Flat(n, device)
+        flat = metrics_floor._Flat(n, device)
         w_star = flat.data + 1e-3
         partials = torch.empty(-(-n // 4096), dtype=torch.float32, device=device)
         t_metrics = _metrics_ms(flat, w_star, reps)

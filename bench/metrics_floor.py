@@ -19,10 +19,10 @@ from nowrongturns.geometry import GeometryRecorder
 class _Flat:
     """Stands in for FlatParams: just the two flat buffers the recorder reads."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, device="cpu"):
         gen = torch.Generator().manual_seed(0)
-        self.data = torch.randn(n, generator=gen)
-        self.grad = torch.randn(n, generator=gen)
+        self.data = torch.randn(n, generator=gen).to(device)
+        self.grad = torch.randn(n, generator=gen).to(device)
 
 
 def _median_seconds(fn, repeats: int) -> float:

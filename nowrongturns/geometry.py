@@ -41,22 +41,12 @@ class GeometryRecorder:
         self.limits = list(limits) if limits is not None else [n_steps] * self.k
         self.names = [str(j) for j in (names if names is not None else range(self.k))]
         device = flat.data.device
-        if backend == "auto" and device.type == "cpu":
-            backend = "fused_cpu"
-        elif backend == "auto":
-            reason = _triton_unavailable(device)
-            backend = "gram" if reason else "triton"
-            if reason:
-                log.warning("the per-step sums cannot use Triton on %s (%s): the Gram-matrix backend measures "
-                            "instead, slower and with %d float64 copies of the weights", device, reason, self.k + 4)
+        backend = _resolve_backend(backend, device, self.k)
         if backend == "fused_cpu":
             from .fused_cpu import FusedCpuSums  # Numba: imported only where a replay runs on CPU
 
             self.backend = FusedCpuSums(flat, w_stars, n_steps, bool(self.wd))
         elif backend == "triton":
-            reason = _triton_unavailable(device)
-            if reason:
-                raise RuntimeError(f"geometry backend 'triton' cannot run on {device}: {reason}")
             from .triton_sums import TritonSums
 
             self.backend = TritonSums(flat, w_stars, n_steps, bool(self.wd))
@@ -107,6 +97,23 @@ class GeometryRecorder:
         frame.insert(0, "step", np.asarray(steps, dtype=np.int64))
         frame.insert(0, "epoch", np.asarray(epochs, dtype=np.int64))
         return frame
+
+
+def _resolve_backend(backend: str, device: torch.device, k: int) -> str:
+    """auto: fused_cpu on a CPU, else triton where Triton runs and gram (with a warning) where it does
+    not; triton by name where it cannot run is an error naming why."""
+    if backend == "auto" and device.type == "cpu":
+        return "fused_cpu"
+    if backend not in ("auto", "triton"):
+        return backend
+    reason = _triton_unavailable(device)
+    if reason is None:
+        return "triton"
+    if backend == "triton":
+        raise RuntimeError(f"geometry backend 'triton' cannot run on {device}: {reason}")
+    log.warning("the per-step sums cannot use Triton on %s (%s): the Gram-matrix backend measures instead, "
+                "slower and with %d float64 copies of the weights", device, reason, k + 4)
+    return "gram"
 
 
 def _triton_unavailable(device: torch.device) -> str | None:

@@ -21,7 +21,14 @@ import torch
 import triton
 import triton.language as tl
 
+from . import folded
 from .folded import N_PER, N_SHARED, FoldedSums
+
+# folded.py's column layout, as compile-time constants of the kernels.
+_G_SQ, _WD_G_SQ, _U_SQ = tl.constexpr(folded.G_SQ), tl.constexpr(folded.WD_G_SQ), tl.constexpr(folded.U_SQ)
+_G_DOT_D, _D_SQ = tl.constexpr(folded.G_DOT_D), tl.constexpr(folded.D_SQ)
+_WD_G_DOT_D, _U_DOT_D = tl.constexpr(folded.WD_G_DOT_D), tl.constexpr(folded.U_DOT_D)
+_N_SHARED, _N_PER = tl.constexpr(N_SHARED), tl.constexpr(N_PER)
 
 # Elements a program reduces (fixed: the block size decides the order of the additions, hence the
 # last bits of a sum), and the warps that share them. 4 elements a thread: ptxas (sm_90) gives the
@@ -57,27 +64,27 @@ def _block_sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_bl
     out = partials_ptr + pid
     if OWN:
         g = _load(g_ptr + offs, mask, MASKED).to(tl.float64)
-        tl.store(out + 0 * n_blocks, tl.sum(g * g, axis=0))
+        tl.store(out + _G_SQ * n_blocks, tl.sum(g * g, axis=0))
         if WD:
             t = g + lam * w
-            tl.store(out + 1 * n_blocks, tl.sum(t * t, axis=0))
+            tl.store(out + _WD_G_SQ * n_blocks, tl.sum(t * t, axis=0))
     if UPDATE:
         p = _load(prev_ptr + offs, mask, MASKED).to(tl.float64)
         u = w - p
-        tl.store(out + 2 * n_blocks, tl.sum(u * u, axis=0))
+        tl.store(out + _U_SQ * n_blocks, tl.sum(u * u, axis=0))
     star_ptrs = stars_ptr + offs  # 64-bit pointers: no int32 overflow across targets
     for j in tl.static_range(K):
         s = _load(star_ptrs, mask, MASKED).to(tl.float64)
         star_ptrs += stride
-        col = out + (3 + 4 * j) * n_blocks
+        col = out + (_N_SHARED + _N_PER * j) * n_blocks
         if OWN:
             d = w - s
-            tl.store(col + 0 * n_blocks, tl.sum(g * d, axis=0))
-            tl.store(col + 1 * n_blocks, tl.sum(d * d, axis=0))
+            tl.store(col + _G_DOT_D * n_blocks, tl.sum(g * d, axis=0))
+            tl.store(col + _D_SQ * n_blocks, tl.sum(d * d, axis=0))
             if WD:
-                tl.store(col + 2 * n_blocks, tl.sum(t * d, axis=0))
+                tl.store(col + _WD_G_DOT_D * n_blocks, tl.sum(t * d, axis=0))
         if UPDATE:
-            tl.store(col + 3 * n_blocks, tl.sum(u * (p - s), axis=0))
+            tl.store(col + _U_DOT_D * n_blocks, tl.sum(u * (p - s), axis=0))
     if COPY:
         if MASKED:
             tl.store(prev_ptr + offs, w_raw, mask=mask)
@@ -107,21 +114,23 @@ def finish_kernel(partials_ptr, shared_ptr, per_ptr, n_blocks, row, u_row,
                   K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
                   FINISH_BLOCK: tl.constexpr):
     """Program c adds column c of the partials in block order and stores it at its place: own
-    sums at `row`, update sums at `u_row`, of shared [rows, 3] and per [rows, K, 4]. Columns the
-    step_kernel did not write are not stored."""
+    sums at `row`, update sums at `u_row`, of shared [rows, N_SHARED] and per [rows, K, N_PER].
+    Columns the step_kernel did not write are not stored."""
     c = tl.program_id(0)
     acc = tl.zeros([FINISH_BLOCK], dtype=tl.float64)
     for start in range(0, n_blocks, FINISH_BLOCK):
         idx = start + tl.arange(0, FINISH_BLOCK)
         acc += tl.load(partials_ptr + c * n_blocks + idx, mask=idx < n_blocks, other=0.0)
     total = tl.sum(acc, axis=0)
-    q = (c - 3) % 4  # the column within a target (c ≥ 3)
-    j = (c - 3) // 4
-    is_update = (c == 2) | ((c >= 3) & (q == 3))
-    wanted = (c == 0) | ((c == 1) & WD) | ((c >= 3) & (q < 2)) | ((c >= 3) & (q == 2) & WD)
+    per_target = c >= _N_SHARED
+    q = (c - _N_SHARED) % _N_PER  # the column within a target
+    j = (c - _N_SHARED) // _N_PER
+    is_update = (c == _U_SQ) | (per_target & (q == _U_DOT_D))
+    wanted = ((c == _G_SQ) | ((c == _WD_G_SQ) & WD) | (per_target & ((q == _G_DOT_D) | (q == _D_SQ)))
+              | (per_target & (q == _WD_G_DOT_D) & WD))
     present = (is_update & UPDATE) | ((~is_update) & wanted & OWN)
     r = tl.where(is_update, u_row, row).to(tl.int64)
-    dst = tl.where(c < 3, shared_ptr + r * 3 + c, per_ptr + (r * K + j) * 4 + q)
+    dst = tl.where(per_target, per_ptr + (r * K + j) * _N_PER + q, shared_ptr + r * _N_SHARED + c)
     tl.store(dst, total, mask=present)
 
 
