@@ -2,15 +2,28 @@
 #   snakemake --cores all                      # the embedded default study (config.yaml)
 #   snakemake --cores all --configfile my.yaml # your own study
 # The logic lives in the `nowrongturns` package; the rules only wire files to it.
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The package sits next to the Snakefile; scripts/ does the same for each job.
+sys.path.insert(0, workflow.basedir)
+
+from nowrongturns.config import ConfigError, read_config_file
 
 
 # The embedded default study, unless --configfile gave one: Snakemake would otherwise merge
 # a preset into the default studies instead of replacing them. --config key=value still
 # overrides single keys of either (e.g. --config container=nowrongturns.sif).
 if not workflow.overwrite_configfiles:
+    # Read it first: Snakemake's error for malformed YAML names no line.
+    try:
+        read_config_file("config.yaml")
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
 
     configfile: "config.yaml"
 

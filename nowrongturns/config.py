@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -74,6 +75,9 @@ _ONLY_FOR = {
 _NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
                 "width_multiplier"}
 
+
+# What a run id may hold: rules/common.smk constrains the {run} wildcard to it.
+RUN_ID_PATTERN = r"[A-Za-z0-9.\-]+"
 
 # The image `docker build -t nowrongturns:0.1.0 .` makes, read from the local Docker daemon.
 DEFAULT_CONTAINER = "docker-daemon:nowrongturns:0.1.0"
@@ -183,7 +187,33 @@ def run_defaults() -> dict:
 def _section_defaults(name: str, given: dict | None) -> dict:
     props = schema()["$defs"][name]["properties"]
     out = {k: copy.deepcopy(v["default"]) for k, v in props.items()}
-    out.update(given or {})
+    out.update(coerce_types(given or {}, name, name))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _integer_keys(section: str) -> frozenset:
+    props = schema()["$defs"][section]["properties"]
+    return frozenset(k for k, v in props.items() if "integer" in (v.get("type") or []) or v.get("type") == "integer")
+
+
+def coerce_types(settings: dict, section: str, where: str) -> dict:
+    """Values as their schema type, before anything hashes, names or seeds with them.
+
+    JSON Schema counts 1.0 as an integer, but `seed: 1.0` must not be another trajectory than
+    `seed: 1` (seeding hashes the value's repr) nor crash `range()`: an integral float given for
+    an integer key becomes that integer (a fractional one is refused by the schema). NaN and
+    infinities pass the schema's bounds (every comparison with NaN is false): refused here.
+    """
+    integers = _integer_keys(section)
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ConfigError(f"config key {where}.{key} = {value!r}: not a finite number")
+            if key in integers and value.is_integer():
+                value = int(value)
+        out[key] = value
     return out
 
 
@@ -219,7 +249,8 @@ def run_hash(settings: dict) -> str:
 
 
 def _fmt(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A number as run names and labels show it: 0.05, 1e6, 1e-07 (no '+', which run ids exclude)."""
+    return f"{value:g}".replace("e+", "e") if isinstance(value, float) else str(value)
 
 
 def readable_name(s: dict) -> str:
@@ -261,10 +292,14 @@ def load(config: dict) -> Pipeline:
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     _validate(config, None, "")
+    results = config.get("results", "results")
+    if "{" in results or "}" in results:
+        raise ConfigError(f"config key results = {results!r}: braces are not allowed in the results folder "
+                          f"(Snakemake would read them as wildcards)")
     base_defaults = run_defaults()
     base_defaults.update(config.get("defaults") or {})
     pipe = Pipeline(
-        results=config.get("results", "results"),
+        results=results,
         measure=_section_defaults("measure", config.get("measure")),
         figures=_section_defaults("figures", config.get("figures")),
         resources=_section_defaults("resources", config.get("resources")),
@@ -274,8 +309,9 @@ def load(config: dict) -> Pipeline:
         compare = spec.get("compare")
         study = Study(name, [], {}, compare, list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
         for i, override in enumerate(_expand(spec.get("overrides"))):
-            settings = {**base_defaults, **spec["base"], **override}
-            check_run(settings, f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base"))
+            where = f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base")
+            settings = coerce_types({**base_defaults, **spec["base"], **override}, "run", where)
+            check_run(settings, where)
             if compare is not None and compare not in settings:
                 raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
             if settings["gpu_kernels"] == "fast" and settings["device"] != "cpu" and not pipe.measure["drift_tolerance"]:
@@ -284,6 +320,8 @@ def load(config: dict) -> Pipeline:
                                   f"gpu_kernels: deterministic")
             settings = normalize(settings)
             run = Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
+            if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
+                raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
             pipe.runs[run.run_id] = run
             if run.run_id not in study.runs:
                 study.runs.append(run.run_id)
@@ -301,12 +339,28 @@ def label_for(settings: dict, compare: str | None, override: dict) -> str:
     return readable_name(settings)
 
 
-def load_file(path: str) -> Pipeline:
+def read_config_file(path) -> dict:
+    """A YAML (or JSON) config file; a syntax error names the file, line and column (Snakemake's does not)."""
     try:
-        with open(path) as fh:
-            return load(yaml.safe_load(fh))
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
     except FileNotFoundError as err:
         raise ConfigError(f"config file not found: {path}") from err
+    except yaml.MarkedYAMLError as err:
+        def at(mark):
+            return f"line {mark.line + 1}, column {mark.column + 1}"
+
+        mark = err.problem_mark or err.context_mark
+        message = f"config file {path}, {at(mark) if mark else 'unknown position'}: not valid YAML: {err.problem}"
+        if err.context and err.context_mark:
+            message += f" ({err.context} at {at(err.context_mark)})"
+        raise ConfigError(message) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML: {err}") from None
+
+
+def load_file(path) -> Pipeline:
+    return load(read_config_file(path))
 
 
 def figure_hash(pipe: Pipeline, study: Study) -> str:

@@ -1,13 +1,7 @@
 # Shared helpers: the validated, expanded config and the paths derived from it.
 import re
-import sys
 
-from snakemake.exceptions import WorkflowError
-
-# The package sits next to the Snakefile; scripts/ does the same for each job.
-sys.path.insert(0, workflow.basedir)
-
-from nowrongturns.config import ConfigError, figure_hash, load, overview_hash, overview_studies
+from nowrongturns.config import RUN_ID_PATTERN, figure_hash, load, overview_hash, overview_studies
 
 try:
     PIPE = load(config)
@@ -28,7 +22,7 @@ FORMATS = PIPE.figures["formats"]
 
 
 wildcard_constraints:
-    run=r"[A-Za-z0-9.\-]+",
+    run=RUN_ID_PATTERN,
     segment=r"\d+",
     study=r"[A-Za-z][A-Za-z0-9_]*",
     fighash=r"[0-9a-f]{10}",

@@ -104,3 +104,61 @@ def test_gpu_kernels_policy_names_runs_only_where_it_changes_them():
     assert run_id() == run_id(gpu_kernels="deterministic")
     assert run_id(gpu_kernels="fast") != run_id()
     assert run_id(device="cpu", gpu_kernels="fast") == run_id(device="cpu")
+
+
+def test_integral_float_for_an_integer_key_is_that_integer():
+    # JSON Schema counts 1.0 as an integer; seeding hashes the value, so 1.0 must become 1.
+    as_int = load(_cfg(overrides={"seed": 1, "epochs": 6}))
+    as_float = load(_cfg(overrides={"seed": 1.0, "epochs": 6.0}))
+    assert as_float.runs.keys() == as_int.runs.keys()
+    (run,) = as_float.runs.values()
+    assert type(run.settings["seed"]) is int and type(run.settings["epochs"]) is int
+    assert len(as_float.segments(run.run_id)) == 1  # epochs 6.0 no longer crashes range()
+    assert type(load({**_cfg(), "measure": {"checkpoint_every": 2.0}}).measure["checkpoint_every"]) is int
+    with pytest.raises(ConfigError, match=r"studies.s.*seed = 1.5"):
+        load(_cfg(overrides={"seed": 1.5}))
+
+
+@pytest.mark.parametrize("key, value", [("lr", float("nan")), ("lr", float("inf")), ("weight_decay", float("inf")),
+                                        ("grad_clip", float("nan"))])
+def test_non_finite_numbers_are_refused(key, value):
+    with pytest.raises(ConfigError) as err:
+        load(_cfg(overrides={key: value}))
+    assert f".{key} = {value!r}: not a finite number" in str(err.value)
+    with pytest.raises(ConfigError, match=r"measure.drift_tolerance = nan: not a finite number"):
+        load({**_cfg(), "measure": {"drift_tolerance": float("nan")}})
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e-07, 2.5e-12, 123456789.0, 0.05])
+def test_run_names_are_safe_for_every_number(lr):
+    import re
+
+    from nowrongturns.config import RUN_ID_PATTERN
+
+    (run_id,) = load(_cfg(overrides={"lr": lr})).runs
+    assert re.fullmatch(RUN_ID_PATTERN, run_id), run_id
+    assert "+" not in run_id
+
+
+def test_braces_in_the_results_folder_are_refused():
+    with pytest.raises(ConfigError, match=r"config key results = 'out/\{run\}': braces"):
+        load({**_cfg(), "results": "out/{run}"})
+
+
+def test_malformed_config_names_file_and_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("studies:\n  s:\n    base: {model: mlp\n  t: 3\n")
+    with pytest.raises(ConfigError, match=r"config.yaml, line 4, column 4: not valid YAML.*line 3, column 11"):
+        load_file(path)
+
+
+def test_snakemake_names_the_line_and_plans_any_valid_number(tmp_path):
+    from .workflow import snakemake
+
+    (tmp_path / "config.yaml").write_text("studies:\n  s:\n\tbase: {}\n")
+    proc = snakemake(tmp_path, "--dry-run", check=False)
+    assert proc.returncode != 0 and "config.yaml, line 3, column 1: not valid YAML" in proc.stdout + proc.stderr
+    cfg = _cfg(overrides={"lr": [1e6, 1e-07]}, figures=["gamma"])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "--dry-run")  # lr1e+06 once matched no rule (MissingInputException)
+    assert "lr1e06" in proc.stdout and "lr1e-07" in proc.stdout
