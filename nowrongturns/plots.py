@@ -5,9 +5,7 @@ from the Parquet tables written for each run (steps, epochs, lolr).
 """
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
 import matplotlib
 
@@ -18,6 +16,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .io import atomic_path, read_table  # noqa: E402
 
 FIGURE_KINDS = ("gamma", "stacked", "lolr", "distance", "counterexamples", "random_walk")
 
@@ -51,7 +51,7 @@ def _read_table(path, run_id) -> pd.DataFrame:
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing table: {path}")
-    df = pd.read_parquet(path)
+    df, _ = read_table(path)
     # A table may hold several runs; keep only the one asked for.
     if run_id is not None and "run_id" in df.columns:
         df = df[df["run_id"] == run_id]
@@ -77,20 +77,13 @@ def _style(ax, xlabel=None, ylabel=None):
 
 
 def _save(fig, out_dir: pathlib.Path, kind: str, formats, dpi) -> list[pathlib.Path]:
-    """Write each format atomically: a temporary file in out_dir, then os.replace."""
+    """Write each format atomically: a temporary file in out_dir, then a rename."""
     written = []
     for fmt in formats:
         target = out_dir / f"{kind}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{kind}.", suffix=f".{fmt}.tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             # The temporary suffix hides the format from matplotlib, so name it.
             fig.savefig(tmp, format=fmt, dpi=dpi)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         written.append(target)
     return written
 

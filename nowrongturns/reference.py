@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from .engine import Trainer, device_name, state_weights
-from .io import atomic_path, write_parquet
+from .io import load_tensors, save_tensors, write_parquet
 
 log = logging.getLogger("nowrongturns")
 
@@ -31,14 +31,13 @@ def checkpoint_path(run_dir, epoch: int) -> Path:
 
 
 def save_checkpoint(trainer: Trainer, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(trainer.state(), tmp)
+    save_tensors(trainer.state(), path)
 
 
 def load_checkpoint(path: Path, run_id: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"missing checkpoint {path}: rerun the reference pass (snakemake -R reference)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_tensors(path, weights_only=False)  # RNG states hold numpy arrays
     if state["run_id"] != run_id or state["torch_version"] != torch.__version__:
         raise RuntimeError(
             f"checkpoint {path} belongs to run {state['run_id']} (torch {state['torch_version']}), "
@@ -65,14 +64,13 @@ def resume_point(needed: list[int], existing: dict[int, Path]) -> int | None:
 
 def save_weights(run_id: str, epoch: int, w: torch.Tensor, path) -> None:
     """A flat weight vector (w0 or w*), small enough for the replay to load on its own."""
-    with atomic_path(path) as tmp:
-        torch.save({"run_id": run_id, "epoch": epoch, "w": w.detach().cpu().clone()}, tmp)
+    save_tensors({"run_id": run_id, "epoch": epoch, "w": w.detach().cpu().clone()}, path)
 
 
 def load_weights(path) -> torch.Tensor:
     if not Path(path).exists():
         raise FileNotFoundError(f"missing weights file {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)["w"]
+    return load_tensors(path)["w"]
 
 
 def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,

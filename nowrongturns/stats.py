@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .io import read_parquet_metadata, write_json, write_parquet
+from .io import read_table, write_json, write_parquet
 from .metrics import for_target, step_table
 
 EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
@@ -23,16 +23,24 @@ def gather(run_id: str, segment_paths: list[str], budget: int, steps_path, drift
     """
     tables, drifts = [], []
     for path in segment_paths:
-        tables.append(pd.read_parquet(path))
-        drifts.append(read_parquet_metadata(path)["drift"])
+        table, metadata = read_table(path)
+        tables.append(table)
+        drifts.append(metadata["drift"])
     raw = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
     steps = step_table(run_id, for_target(raw, budget, budget), grad_clip)
     if not np.array_equal(steps["step"].to_numpy(), np.arange(len(steps))) or steps["epoch"].max() != budget - 1:
         raise ValueError(f"segments {segment_paths} do not tile epochs 0-{budget - 1} without gaps or overlaps")
     write_parquet(steps, steps_path)
     drifts.sort(key=lambda d: d["segment"])
-    write_json({"segments": drifts, "max_drift": max(d["drift"] for d in drifts)}, drift_path)
+    worst = {key: max(d.get(key, 0.0) for d in drifts) for key in ("drift", "d_drift", "buffer_drift")}
+    write_json({"segments": drifts, **{f"max_{k}": v for k, v in worst.items()}}, drift_path)
     return steps
+
+
+def _fraction_negative(values: pd.Series) -> float:
+    """Among the steps where the value is defined (γ is NaN where ‖G‖ = 0); NaN if it is nowhere."""
+    defined = values.dropna()
+    return float((defined < 0).mean()) if len(defined) else float("nan")
 
 
 def epoch_stats(steps: pd.DataFrame) -> pd.DataFrame:
@@ -42,7 +50,7 @@ def epoch_stats(steps: pd.DataFrame) -> pd.DataFrame:
     for (run_id, epoch), g in steps.groupby(["run_id", "epoch"], sort=True):
         row = {"run_id": run_id, "epoch": int(epoch), "n_steps": len(g), "final_epoch": int(epoch) == last,
                "lr_mean": float(g["lr"].mean()), "loss_mean": float(g["loss"].mean()),
-               "frac_gamma_neg": float((g["gamma"] < 0).mean())}
+               "frac_gamma_neg": _fraction_negative(g["gamma"])}
         for m in EPOCH_METRICS:
             v = g[m].to_numpy(dtype=np.float64)
             v = v[np.isfinite(v)]

@@ -6,11 +6,13 @@ import subprocess
 import sys
 import time
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
 
 from nowrongturns.config import load_file
+from nowrongturns.io import load_tensors, save_tensors
 
 from .conftest import ROOT, run_cli
 
@@ -42,8 +44,6 @@ def test_two_processes_give_bitwise_equal_w_star_and_replay_drift_is_zero(tmp_pa
     assert torch.equal(a, b)
     assert not torch.equal(a, torch.load(tmp_path / "results_a/runs" / run_id / "reference/w0.pt")["w"])
 
-    import pyarrow.parquet as pq
-
     for segment in (0, 1):
         run_cli("measure", cfg_a, run_id, segment, cwd=tmp_path)
         path = tmp_path / "results_a/runs" / run_id / "measure" / f"segment_{segment}.parquet"
@@ -62,17 +62,80 @@ def drift_steps_per_epoch(cfg, run_id):
 def test_drift_above_tolerance_fails_naming_run_and_segment(tmp_path):
     cfg, run_id = _config(tmp_path, "c.yaml", epochs=2, every=1)
     run_cli("reference", cfg, run_id, cwd=tmp_path)
-    # Corrupt the reference checkpoint at the segment's end: the replay no longer matches it.
+    # Move the reference checkpoint at the segment's end (its checksum rewritten, so that only the
+    # drift check can notice): the replay no longer matches it.
     ckpt = tmp_path / "results/runs" / run_id / "reference/checkpoints/epoch_0002.pt"
-    state = torch.load(ckpt, weights_only=False)
+    state = load_tensors(ckpt, weights_only=False)
     first = next(k for k in state["model"] if k.endswith("weight"))
     state["model"][first] += 1e-3
-    torch.save(state, ckpt)
+    save_tensors(state, ckpt)
     proc = run_cli("measure", cfg, run_id, 1, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert f"run {run_id} segment 1 (epochs 1-1): replay drift" in proc.stderr
     assert "exceeds drift_tolerance 0" in proc.stderr
     assert not (tmp_path / "results/runs" / run_id / "measure/segment_1.parquet").exists()
+
+
+def test_drift_bounds_the_error_of_d_and_checks_buffers_and_w_star(tmp_path):
+    """Each check on its own: a tolerance above 0 that the old drift (relative to the path walked) lets
+    through, but the error of d = w − w* does not; a BatchNorm statistic off; w* itself off."""
+    cfg, run_id = _config(tmp_path, "t.yaml", epochs=3, every=2)
+    text = yaml.safe_load(cfg.read_text())
+    text["measure"]["drift_tolerance"] = 1e-3
+    cfg.write_text(yaml.safe_dump(text))
+    run_cli("reference", cfg, run_id, cwd=tmp_path)
+    ref = tmp_path / "results/runs" / run_id / "reference"
+    ckpt2, w_star_path = ref / "checkpoints/epoch_0002.pt", ref / "w_star.pt"
+    original2, original_star = load_tensors(ckpt2, weights_only=False), load_tensors(w_star_path)
+    w0 = load_tensors(ref / "w0.pt")["w"].double()
+    w2 = torch.cat([original2["model"][n].reshape(-1) for n in original2["param_names"]]).double()
+    walked, remaining = float((w2 - w0).norm()), float((w2 - original_star["w"].double()).norm())
+    assert walked > remaining  # 2 epochs walked, 1 to go at a decaying lr
+
+    def moved(state, name, delta):
+        out = {**state, "model": dict(state["model"])}
+        out["model"][name] = state["model"][name] + delta
+        return out
+
+    def measure(segment):
+        proc = run_cli("measure", cfg, run_id, segment, cwd=tmp_path, check=False)
+        assert proc.returncode != 0
+        return proc.stderr
+
+    # 1. Weights off by e with ‖e‖/walked < 1e-3 < ‖e‖/remaining: only the error of d exceeds it.
+    name = original2["param_names"][0]
+    e = torch.ones_like(original2["model"][name])
+    e *= 1e-3 * (walked * remaining) ** 0.5 / float(e.norm())
+    save_tensors(moved(original2, name, e), ckpt2)
+    assert "replay drift" in (err := measure(0)) and "(d against the w* of budget 3 at epoch 2)" in err
+    # 2. A BatchNorm running mean off, the weights exact.
+    bn = next(k for k in original2["model"] if k.endswith("running_mean"))
+    save_tensors(moved(original2, bn, 0.5), ckpt2)
+    assert f"(buffers vs the checkpoint of epoch 2 (most: {bn}))" in measure(0)
+    save_tensors(original2, ckpt2)
+    # 3. w* off by 1% of the last epoch's step; the checkpoints exact.
+    star = original_star["w"].clone()
+    star[0] += 0.01 * remaining
+    save_tensors({**original_star, "w": star}, w_star_path)
+    err = measure(1)  # measured against w* itself, and the error of d at the last step is the larger
+    assert "(d against the w* of budget 3 at its last step)" in err and "also above it: weights vs the w* of budget 3" in err
+    save_tensors(original_star, w_star_path)
+    run_cli("measure", cfg, run_id, 1, cwd=tmp_path)
+    info = json.loads(pq.read_schema(ref.parent / "measure/segment_1.parquet").metadata[b"drift"])
+    assert info["drift"] == info["d_drift"] == info["buffer_drift"] == 0.0
+
+
+def test_replay_refuses_a_w_star_with_a_flipped_bit(tmp_path):
+    from .test_io import flip_bit
+
+    cfg, run_id = _config(tmp_path, "f.yaml", epochs=1, every=1)
+    run_cli("reference", cfg, run_id, cwd=tmp_path)
+    w_star = tmp_path / "results/runs" / run_id / "reference/w_star.pt"
+    flip_bit(w_star, _w_star(tmp_path, "results", run_id)[:4].numpy().tobytes(), 3, 0)
+    proc = run_cli("measure", cfg, run_id, 0, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert f"results/runs/{run_id}/reference/w_star.pt is corrupt: its content no longer matches" in proc.stderr
+    assert not (tmp_path / "results/runs" / run_id / "measure/segment_0.parquet").exists()
 
 
 def test_kill_and_resume_gives_bitwise_equal_w_star(tmp_path):
@@ -119,12 +182,12 @@ def test_auto_device_replay_follows_the_reference_device(tmp_path):
     cfg, run_id = _config(tmp_path, "auto.yaml", epochs=2, every=1)  # device: auto (the default)
     run_cli("reference", cfg, run_id, cwd=tmp_path)
     ckpt = tmp_path / "results/runs" / run_id / "reference/checkpoints/epoch_0001.pt"
-    state = torch.load(ckpt, weights_only=False)
+    state = load_tensors(ckpt, weights_only=False)
     assert state["device"] == "cpu"  # no GPU visible here
     # A reference pass that ran on a GPU is replayed on a GPU: here, where none is visible, that
     # is an error before any work, not a replay on the CPU that would drift.
     state["device"] = "cuda"
-    torch.save(state, ckpt)
+    save_tensors(state, ckpt)
     proc = run_cli("measure", cfg, run_id, 1, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible" in proc.stderr

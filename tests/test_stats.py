@@ -88,3 +88,12 @@ def test_aggregate_writes_the_four_tables_of_a_run(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(paths["epochs"]), epoch_stats(steps))
     pd.testing.assert_frame_equal(pd.read_parquet(paths["lolr"]), lolr_table(steps))
     assert json.loads(paths["drift"].read_text())["max_drift"] == 0.0
+
+
+def test_fraction_of_negative_gamma_counts_only_steps_where_gamma_is_defined():
+    steps = _steps()
+    steps.loc[steps.epoch == 0, "gamma"] = [-0.5, 0.2, np.nan, np.nan, 0.1]  # ‖G‖ = 0 at two steps
+    steps.loc[steps.epoch == 1, "gamma"] = np.nan
+    out = epoch_stats(steps)
+    assert out.loc[0, "frac_gamma_neg"] == pytest.approx(1 / 3)  # not 1/5
+    assert np.isnan(out.loc[1, "frac_gamma_neg"])
