@@ -13,6 +13,7 @@ import torch
 
 from .engine import Trainer, device_name, state_weights
 from .io import load_tensors, save_tensors, write_parquet
+from .run_lock import exclusive, lock_path
 
 log = logging.getLogger("nowrongturns")
 
@@ -76,7 +77,12 @@ def load_weights(path) -> torch.Tensor:
 def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
                   w0_path, w_star_path, history_path, budgets=()) -> None:
     """budgets: shorter epoch budgets whose trajectories are prefixes of this run's: their w* are
-    checkpointed too (see extract_prefix)."""
+    checkpointed too (see extract_prefix). One process at a time per run (run_lock)."""
+    with exclusive(lock_path(run_dir, "reference"), f"the reference pass of run {run_id}"):
+        _run_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets)
+
+
+def _run_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets):
     epochs = settings["epochs"]
     needed = sorted(set(checkpoint_epochs(epochs, checkpoint_every)) | {b for b in budgets if 0 < b < epochs})
     trainer = Trainer(settings, run_id)

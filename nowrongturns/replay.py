@@ -16,6 +16,7 @@ from .geometry import GeometryRecorder
 from .io import write_parquet
 from .optim import lr_at
 from .reference import checkpoint_path, load_checkpoint, load_weights
+from .run_lock import exclusive, lock_path
 
 log = logging.getLogger("nowrongturns")
 
@@ -65,6 +66,13 @@ def buffer_drift(model: torch.nn.Module, start: dict, ref: dict) -> tuple[float,
 
 def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
                 targets: dict, out_path, tolerance: float = 0.0) -> dict:
+    """run_replay, one process at a time per run and segment (run_lock)."""
+    with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
+        return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance)
+
+
+def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+               targets: dict, out_path, tolerance: float = 0.0) -> dict:
     """Replay epochs [start, end) and record the sums against every target w*.
 
     targets: {epoch budget: path of that budget's w*}. The run's own w* is the target of

@@ -149,6 +149,12 @@ def test_kill_and_resume_gives_bitwise_equal_w_star(tmp_path):
     while not (ckpts / "epoch_0004.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "reference pass ended before it could be killed"
         time.sleep(0.005)
+    # A second process for the same run, as a rerun after Snakemake was killed would start
+    # (the first stopped meanwhile, holding its lock, so that it cannot finish first).
+    os.kill(proc.pid, signal.SIGSTOP)
+    second = run_cli("reference", cfg, run_id, cwd=tmp_path, check=False)
+    assert second.returncode != 0
+    assert f"the reference pass of run {run_id} is being computed by pid {proc.pid} on host " in second.stderr
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "killed/runs" / run_id / "reference/w_star.pt").exists()
