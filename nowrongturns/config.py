@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,7 +33,9 @@ COMPATIBLE = {
 }
 WIDTHS = {"cifar_resnet18": (1, 2), "resnet18": (0.5, 1, 2), "resnet50": (0.5, 1, 2), "resnet152": (0.5, 1, 2),
           "segnet": (0.5, 1, 2)}
-# Where the data lives and how it is fetched do not change the trajectory: not in the run's name.
+# Where the data lives and how it is fetched do not change the trajectory: not in the run's name,
+# nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
+# holds is in the name, as its fingerprint.
 RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size")
 _PAPER_DATA = ("cifar10", "imagenet", "wikitext2", "ptb", "vaihingen")
 
@@ -287,8 +290,12 @@ def check_run(settings: dict, where: str) -> None:
                           f"set data_dir to where it lives")
 
 
-def load(config: dict) -> Pipeline:
-    """Validate a config mapping and expand it into runs and studies."""
+def load(config: dict, read_data: bool = True) -> Pipeline:
+    """Validate a config mapping and expand it into runs and studies.
+
+    read_data: fingerprint each data folder (its content joins the run's identity) and check that it
+    holds what its loader reads. Without it (inspecting a preset whose data is elsewhere) runs
+    read from a folder are named as data_fingerprint 'unread', names no job can use."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     _validate(config, None, "")
@@ -305,6 +312,7 @@ def load(config: dict) -> Pipeline:
         resources=_section_defaults("resources", config.get("resources")),
         container=config.get("container", DEFAULT_CONTAINER),
     )
+    data = _DataFolders(f"{results}/.cache/data")
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
         study = Study(name, [], {}, compare, list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
@@ -318,6 +326,8 @@ def load(config: dict) -> Pipeline:
                 raise ConfigError(f"config key studies.{name}: gpu_kernels = 'fast' cannot replay the reference "
                                   f"exactly, but measure.drift_tolerance = 0; set it above 0 (e.g. 1e-3) or use "
                                   f"gpu_kernels: deterministic")
+            if settings["dataset"] in _PAPER_DATA:
+                settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
             settings = normalize(settings)
             run = Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
             if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
@@ -329,6 +339,46 @@ def load(config: dict) -> Pipeline:
         pipe.studies[name] = study
     pipe.link_prefixes()
     return pipe
+
+
+class _DataFolders:
+    """Each data folder fingerprinted and checked once per load, whichever runs read it."""
+
+    def __init__(self, cache_dir: str):
+        self.cache_dir, self.seen = cache_dir, {}
+
+    def of(self, settings: dict, where: str) -> str:
+        from .data_layout import DataLayoutError, check_layout
+        from .fingerprint import DataChanged, fingerprint
+
+        folder, dataset = settings["data_dir"], settings["dataset"]
+        key = (folder, dataset)
+        if key not in self.seen:
+            try:
+                found = fingerprint(folder, self.cache_dir)
+                check_layout(dataset, folder, found.files)
+            except FileNotFoundError:
+                raise ConfigError(f"config key {where}.data_dir = {folder!r}: no such folder "
+                                  f"(relative paths start at {os.getcwd()})") from None
+            except (DataLayoutError, DataChanged) as err:
+                raise ConfigError(f"config key {where}.data_dir = {folder!r}: {err}") from None
+            self.seen[key] = found.digest
+        return self.seen[key]
+
+
+def runtime_settings(config: dict, run_id: str) -> dict:
+    """The settings of a run that do not change its trajectory (RUNTIME_KEYS), read from the config
+    by its job: they are kept out of the rules' params, which would rerun every job when one changes."""
+    pipe = load(config)
+    if run_id not in pipe.runs:
+        raise ConfigError(f"run {run_id} is not among the runs of the config any more (did the config or its data "
+                          f"change after Snakemake planned this job?); rerun Snakemake")
+    return {k: v for k, v in pipe.runs[run_id].settings.items() if k in RUNTIME_KEYS}
+
+
+def trajectory_settings(settings: dict) -> dict:
+    """A run's settings without RUNTIME_KEYS: what names it, and what the rules pass their jobs."""
+    return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS}
 
 
 def label_for(settings: dict, compare: str | None, override: dict) -> str:

@@ -157,6 +157,8 @@ class LanguageModelTask(Task):
         corpus = text.load_corpus(_data_dir(settings))
         self.ntokens = len(corpus.dictionary)
         self.bptt = settings["bptt"]
+        text.check_enough(corpus.train, settings["batch_size"], self.bptt, corpus.paths["train"])
+        text.check_enough(corpus.valid, self.EVAL_BATCH, 1, corpus.paths["valid"])
         self.train_data = text.batchify(corpus.train, settings["batch_size"]).to(device)
         self.val_data = text.batchify(corpus.valid, self.EVAL_BATCH).to(device)
         # Full bptt windows only, so every step sees batch_size x bptt tokens.

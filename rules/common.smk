@@ -1,7 +1,17 @@
 # Shared helpers: the validated, expanded config and the paths derived from it.
 import re
 
-from nowrongturns.config import RUN_ID_PATTERN, figure_hash, load, overview_hash, overview_studies
+from snakemake.exceptions import WorkflowError
+
+from nowrongturns.config import (
+    RUN_ID_PATTERN,
+    ConfigError,
+    figure_hash,
+    load,
+    overview_hash,
+    overview_studies,
+    trajectory_settings,
+)
 
 try:
     PIPE = load(config)
@@ -30,7 +40,9 @@ wildcard_constraints:
 
 
 def run_settings(wildcards):
-    return PIPE.runs[wildcards.run].settings
+    """What the run is; where its data lives and how it is read come from the config in the job, so
+    that moving the data reruns nothing (runtime_settings)."""
+    return trajectory_settings(PIPE.runs[wildcards.run].settings)
 
 
 def run_threads(wildcards):

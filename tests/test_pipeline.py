@@ -196,6 +196,25 @@ def test_cifar10_path_end_to_end(tmp_path):
     (folder,) = [p for p in (tmp_path / "results/figures").iterdir() if p.name.startswith("cifar-")]
     assert all((folder / f"{kind}.png").stat().st_size > 1000 for kind in ("gamma", "stacked", "lolr", "distance"))
 
+    # The data moved, read another way: no run changes, nothing reruns (runtime settings are not params).
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "cifar"
+    shutil.copytree(data, moved)
+    shutil.rmtree(data)
+    cfg["studies"]["cifar"]["base"].update(data_dir=str(moved), data_path="loader", num_workers=1,
+                                           eval_batch_size=7)
+    write(tmp_path / "config.yaml", cfg)
+    assert list(load(cfg).runs) == [run_id]
+    assert planned_jobs(tmp_path) == {}
+    # Its content changed under the same path: refused at start-up, naming the file.
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(moved / "train" / CLASSES[0] / "0.png")
+    proc = snakemake(tmp_path, "--dry-run", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert f"data folder {moved} changed since this results folder recorded it" in out
+    assert "1 changed (train/airplane/0.png: " in out
+
 
 def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
     """With a constant lr, the 2-epoch run is a prefix of the 4-epoch run: one reference pass and one

@@ -1,8 +1,9 @@
 """The paper's study presets (presets/*.yaml): each validates, names its command, declares its cluster
-resources and its own results folder, and builds its full DAG in a Snakemake dry run without any data.
+resources and its own results folder, and builds its full DAG in a Snakemake dry run.
 
-Fast (a dry run per preset, run a few at a time): no job runs and no data set is read, so the
-placeholder data_dir folders need not exist.
+Fast (a dry run per preset, run a few at a time): no job runs. Planning fingerprints the data and
+checks its layout, so each dry run gets a few generated files in the data set's real format at the
+preset's placeholder data_dir.
 """
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nowrongturns.config import load_file
+from nowrongturns.config import load
 
 from .conftest import ROOT
 
@@ -37,10 +38,30 @@ def raw(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def load_preset(path: Path):
+    """The preset's runs, its data unread (its placeholder folders are elsewhere)."""
+    return load(raw(path), read_data=False)
+
+
+def write_data(work: Path, path: Path) -> None:
+    """Small data sets in their real on-disk formats where the preset's placeholders point."""
+    from .test_fingerprint import corpus
+    from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
+
+    writers = {"cifar10": lambda d: write_cifar_batches(d / "cifar-10-batches-py"), "imagenet": write_imagenet,
+               "wikitext2": lambda d: corpus(d, 20), "vaihingen": lambda d: write_vaihingen(d, [1, 3])}
+    folders = {(r.settings["dataset"], r.settings["data_dir"]) for r in load_preset(path).runs.values()
+               if r.settings.get("data_dir")}
+    for dataset, folder in folders:
+        writers[dataset](work / folder)
+
+
 @pytest.fixture(scope="module")
 def dry_runs(tmp_path_factory) -> dict:
-    """{preset stem: (working dir, completed process)} of one dry run per preset, from an empty folder."""
+    """{preset stem: (working dir, completed process)} of one dry run per preset, from a folder with only data."""
     works = {p.stem: tmp_path_factory.mktemp(p.stem) for p in PRESETS}
+    for path in PRESETS:
+        write_data(works[path.stem], path)
 
     def dry_run(path: Path):
         cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(path),
@@ -60,7 +81,7 @@ def test_there_are_presets():
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
 def test_preset_loads_and_validates(path):
-    pipe = load_file(str(path))
+    pipe = load_preset(path)
     assert pipe.runs and pipe.studies
 
 
@@ -72,7 +93,7 @@ def test_preset_declares_resources_measure_and_its_own_results_folder(path):
     assert set(resources) == {"gpu", "mem_mb", "runtime"}, f"{path.name}: resources must give gpu, mem_mb, runtime"
     assert resources["runtime"] >= 1 and resources["mem_mb"] >= 100
     assert {"checkpoint_every", "drift_tolerance"} <= set(cfg.get("measure") or {})
-    pipe = load_file(str(path))
+    pipe = load_preset(path)
     on_gpu = {r.settings["device"] for r in pipe.runs.values()} == {"cuda"}
     assert (resources["gpu"] >= 1) == on_gpu, f"{path.name}: GPU runs need gpu >= 1, CPU runs gpu 0"
     for run in pipe.runs.values():
@@ -94,7 +115,7 @@ def test_dry_run_plans_the_full_dag_without_data(path, dry_runs):
     work, proc = dry_runs[path.stem]
     assert proc.returncode == 0, f"dry run of {path.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     jobs = job_stats(proc.stdout)
-    pipe = load_file(str(path))
+    pipe = load_preset(path)
     n_runs = len(pipe.runs)
     # Every run is trained (`reference`) or, when it is a shorter epoch budget of a longer run with the
     # same trajectory, cut from that run's checkpoints (`prefix_reference`, where the pipeline has it).
@@ -104,5 +125,6 @@ def test_dry_run_plans_the_full_dag_without_data(path, dry_runs):
     assert jobs.get("measure_segment", 0) == sum(len(pipe.segments(r)) for r in trunks)
     assert jobs.get("aggregate", 0) == n_runs
     assert jobs.get("figure", 0) == sum(len(s.figures) for s in pipe.studies.values())
-    # Planning read nothing and wrote nothing: the placeholder data folders do not even exist.
-    assert not (work / "data").exists() and not (work / "results").exists()
+    # Planning wrote nothing but the data fingerprints' cache.
+    written = [p.relative_to(work / pipe.results) for p in (work / "results").rglob("*") if p.is_file()]
+    assert all(p.parts[:2] == (".cache", "data") for p in written), written

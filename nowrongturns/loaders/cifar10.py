@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..data import random_crop
 from ..seeding import generator
+from .layouts import IMAGE_SUFFIXES
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean and std of the 50,000 training images, pixels in [0, 1]
@@ -35,7 +36,6 @@ STD = (0.2470, 0.2435, 0.2616)
 VAL_SIZE = 5000
 SPLIT_SEED = 0
 PAD = 4
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _BATCH = "a pickled dict with b'data' uint8 [N, 3072] and b'labels' (N ints in 0..9), the official python batch"
 
 

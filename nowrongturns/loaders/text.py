@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-NAMINGS = ("wiki.{}.tokens", "ptb.{}.txt", "{}.txt")
-SPLITS = ("train", "valid", "test")
+from .layouts import TEXT_NAMINGS as NAMINGS
+from .layouts import TEXT_SPLITS as SPLITS
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Corpus:
     train: torch.Tensor  # int64 [n_tokens]
     valid: torch.Tensor
     test: torch.Tensor
+    paths: dict[str, Path] = field(default_factory=dict)  # split -> file
 
 
 def find_files(root) -> dict[str, Path]:
@@ -59,14 +60,24 @@ def find_files(root) -> dict[str, Path]:
 def tokenize(path: Path, dictionary: Dictionary) -> torch.Tensor:
     # Same line iteration as the example (text mode, universal newlines), so the same lines and tokens.
     with open(path, encoding="utf8") as f:
-        ids = [dictionary.add_word(w) for line in f for w in line.split() + ["<eos>"]]
+        lines = [line.split() for line in f]
+    if not any(lines):  # only <eos> markers would follow: nothing to learn from
+        raise ValueError(f"{path} holds no tokens ({'empty file' if not lines else f'{len(lines)} blank lines'})")
+    ids = [dictionary.add_word(w) for words in lines for w in words + ["<eos>"]]
     return torch.tensor(ids, dtype=torch.int64)
 
 
 def load_corpus(root) -> Corpus:
     paths = find_files(root)
     dictionary = Dictionary()
-    return Corpus(dictionary, *(tokenize(paths[s], dictionary) for s in SPLITS))
+    return Corpus(dictionary, *(tokenize(paths[s], dictionary) for s in SPLITS), paths=paths)
+
+
+def check_enough(data: torch.Tensor, bsz: int, bptt: int, path) -> None:
+    """One step needs bptt + 1 rows of bsz streams: fewer tokens than that is a data error, not a NaN loss."""
+    if data.size(0) // bsz < bptt + 1:
+        raise ValueError(f"{path}: {data.size(0)} tokens (with <eos>) are too few for batch size {bsz} and bptt "
+                         f"{bptt}: one step needs {bsz * (bptt + 1)}")
 
 
 def batchify(data: torch.Tensor, bsz: int) -> torch.Tensor:

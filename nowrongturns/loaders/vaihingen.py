@@ -31,6 +31,7 @@ import torch
 from PIL import Image
 
 from ..seeding import generator
+from .layouts import VAIHINGEN_TOP
 
 # ISPRS class colours, in label order
 COLORS = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
@@ -99,7 +100,7 @@ def load_tiles(root, ids, gt_dir: str = "gts_for_participants") -> Tiles:
     root = Path(root)
     images, labels = [], []
     for tile_id in ids:
-        image_path, gt_path = _find(root / "top", tile_id), _find(root / gt_dir, tile_id)
+        image_path, gt_path = _find(root / VAIHINGEN_TOP, tile_id), _find(root / gt_dir, tile_id)
         image, gt = _read_rgb(image_path), _read_rgb(gt_path)
         if image.shape != gt.shape:
             raise ValueError(f"{gt_path}: is {gt.shape[1]}x{gt.shape[0]}, its tile {image_path} is "

@@ -1,0 +1,62 @@
+"""Does a data folder hold what its loader reads? Checked on the fingerprint's file list when
+Snakemake starts, before any job: a wrong path or an empty file fails in seconds, not hours in.
+
+The loaders (nowrongturns/loaders/) check the content itself when they read it.
+"""
+from __future__ import annotations
+
+from .loaders.layouts import CIFAR_BATCHES, IMAGE_SUFFIXES, TEXT_NAMINGS, TEXT_SPLITS, VAIHINGEN_TOP
+
+
+class DataLayoutError(ValueError):
+    """A data folder lacks a file its loader needs."""
+
+
+def _under(files: dict, prefix: str, suffixes=None) -> bool:
+    return any(n.startswith(prefix) and (suffixes is None or n.lower().endswith(suffixes)) for n in files)
+
+
+def check_layout(dataset: str, root: str, files: dict) -> None:
+    """files: {relative name: [size, ...]} as the fingerprint lists them."""
+    check = _CHECKS.get(dataset)
+    if check is not None:
+        problem = check(files)
+        if problem:
+            raise DataLayoutError(f"data_dir {root} ({dataset}): {problem}")
+
+
+def _cifar10(files):
+    for prefix in ("cifar-10-batches-py/", ""):
+        if any(prefix + b in files for b in CIFAR_BATCHES):
+            missing = [prefix + b for b in CIFAR_BATCHES if prefix + b not in files]
+            return f"missing {', '.join(missing)}" if missing else None
+    if _under(files, "train/", IMAGE_SUFFIXES) and _under(files, "test/", IMAGE_SUFFIXES):
+        return None
+    return ("found neither cifar-10-batches-py/{data_batch_1..5, test_batch} nor train/<class>/*.png and "
+            "test/<class>/*.png image folders")
+
+
+def _imagenet(files):
+    missing = [s for s in ("train", "val") if not _under(files, f"{s}/", (".jpeg", ".jpg", ".png"))]
+    return f"no images in {' or '.join(f'{s}/<wnid>/' for s in missing)}" if missing else None
+
+
+def _text(files):
+    for naming in TEXT_NAMINGS:
+        names = {s: naming.format(s) for s in TEXT_SPLITS}
+        if names["train"] in files:
+            missing = [n for n in names.values() if n not in files]
+            if missing:
+                return f"missing {', '.join(missing)} (found {names['train']})"
+            empty = [n for n in names.values() if files[n][0] == 0]
+            return f"{', '.join(empty)} holds no tokens (empty file)" if empty else None
+    return "found none of " + ", ".join(n.format("train") for n in TEXT_NAMINGS)
+
+
+def _vaihingen(files):
+    if not _under(files, VAIHINGEN_TOP + "/", (".tif", ".png")):
+        return f"no tiles in {VAIHINGEN_TOP}/ (expected {VAIHINGEN_TOP}/top_mosaic_09cm_area<N>.tif)"
+    return None
+
+
+_CHECKS = {"cifar10": _cifar10, "imagenet": _imagenet, "wikitext2": _text, "ptb": _text, "vaihingen": _vaihingen}
