@@ -22,7 +22,7 @@ def check_layout(dataset: str, root: str, files: dict) -> None:
     if check is not None:
         problem = check(files)
         if problem:
-            raise DataLayoutError(f"data_dir {root} ({dataset}): {problem}")
+            raise DataLayoutError(f"{dataset} data in {root}: {problem}")
 
 
 def _cifar10(files):
