@@ -111,7 +111,7 @@ def test_preset_header_names_its_figure_and_command(path):
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
-def test_dry_run_plans_the_full_dag_without_data(path, dry_runs):
+def test_dry_run_plans_the_full_dag(path, dry_runs):
     work, proc = dry_runs[path.stem]
     assert proc.returncode == 0, f"dry run of {path.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     jobs = job_stats(proc.stdout)
