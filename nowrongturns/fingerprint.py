@@ -35,9 +35,11 @@ class Fingerprint:
 
 
 def _scan(root: Path) -> dict[str, os.stat_result]:
-    """Every regular file under root (following links), by relative POSIX name; hidden names skipped."""
+    """Every regular file under root (following links), by relative POSIX name; hidden names skipped.
+    A folder reached twice through links (a loop) is listed once."""
     found = {}
     stack = [(root, "")]
+    seen = {(root.stat().st_dev, root.stat().st_ino)}
     while stack:
         folder, prefix = stack.pop()
         with os.scandir(folder) as entries:
@@ -46,7 +48,10 @@ def _scan(root: Path) -> dict[str, os.stat_result]:
                     continue
                 name = prefix + entry.name
                 if entry.is_dir():
-                    stack.append((Path(entry.path), name + "/"))
+                    st = entry.stat()
+                    if (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        stack.append((Path(entry.path), name + "/"))
                 elif entry.is_file():
                     found[name] = entry.stat()
     return found

@@ -40,6 +40,9 @@ def test_same_content_anywhere_same_fingerprint_other_content_other(tmp_path):
     b = corpus(tmp_path / "b", 81)
     assert fp.fingerprint(a).digest == fp.fingerprint(copy).digest != fp.fingerprint(b).digest
     assert sorted(fp.fingerprint(a).files) == ["wiki.test.tokens", "wiki.train.tokens", "wiki.valid.tokens"]
+    (a / "loop").symlink_to(a)  # a link back up the tree is listed once, not followed forever
+    assert sorted(fp.fingerprint(a).files) == ["wiki.test.tokens", "wiki.train.tokens", "wiki.valid.tokens"]
+    (a / "loop").unlink()
     # Beyond HEAD_TAIL bytes from both ends a change of the same size is not read (the documented limit);
     # any change of size, or at either end, is.
     big = tmp_path / "big"
