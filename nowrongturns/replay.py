@@ -120,14 +120,14 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     error = _dist(trainer.flat.data, w_ref)
     drifts = {f"checkpoint of epoch {end}": _ratio(error, _dist(w_ref, w_start))}
     drifts.update({f"w* of budget {b}": _ratio(e, _dist(w_stars[b], w_start)) for b, e in at_w_star.items()})
-    sums, cols = recorder.sums(), {c: i for i, c in enumerate(recorder.columns)}
+    steps = np.arange(start * spe, end * spe)
+    raw = recorder.raw(steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps])
     d_drifts = {}
     for b in budgets:
         if b > end:
             d_drifts[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, _dist(w_ref, w_stars[b]))
         else:
-            last = (b - start) * spe - 1
-            d_last = float(np.sqrt(sums[last, cols[f"d_sq@{b}"]]))
+            d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * spe - 1]))
             d_drifts[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)
     start_buffers = state["model"]
     b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, start_buffers, ref_state["model"])
@@ -147,7 +147,5 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
             f"run {run_id} segment {segment} (epochs {start}-{end - 1}): replay drift {worst:.3e} "
             f"({what}) exceeds drift_tolerance {tolerance:g}{also}"
         )
-    steps = np.arange(start * spe, end * spe)
-    raw = recorder.raw(steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps])
     write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets})
     return info
