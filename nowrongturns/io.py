@@ -120,17 +120,26 @@ def load_tensors(path, weights_only: bool = True) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as err:  # truncated zip, bad pickle, I/O error: all mean this file is unusable
-        raise FileIntegrityError(f"{path} cannot be read, it is truncated or corrupt ({type(err).__name__}: "
-                                 f"{err}); delete it and rerun to recompute it") from None
+        raise _unreadable(path, err) from None
     if not isinstance(obj, dict):
         raise FileIntegrityError(f"{path} holds a {type(obj).__name__}, not the dict this pipeline writes")
     recorded = obj.pop(DIGEST_KEY, None)
+    _verify(path, recorded, lambda: content_digest(obj))
+    return obj
+
+
+def _unreadable(path, err: Exception) -> FileIntegrityError:
+    return FileIntegrityError(f"{path} cannot be read, it is truncated or corrupt ({type(err).__name__}: {err}); "
+                              f"delete it and rerun to recompute it")
+
+
+def _verify(path, recorded: str | None, digest) -> None:
+    """The checksum recorded at write time against the content's now (digest: computes it)."""
     if recorded is None:
         log.warning("%s carries no checksum (written before checksums were recorded): not verified", path)
-    elif content_digest(obj) != recorded:
+    elif digest() != recorded:
         raise FileIntegrityError(f"{path} is corrupt: its content no longer matches the checksum recorded when it "
                                  f"was written; delete it and rerun to recompute it")
-    return obj
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -153,7 +162,7 @@ def write_parquet(df, path, metadata: dict | None = None) -> None:
     table = pa.Table.from_pandas(df, preserve_index=False)
     merged = dict(table.schema.metadata or {})
     merged.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
-    merged[DIGEST_KEY.encode()] = table_digest(df.reset_index(drop=True), metadata).encode()
+    merged[DIGEST_KEY.encode()] = table_digest(df, metadata).encode()
     table = table.replace_schema_metadata(merged)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -172,13 +181,8 @@ def read_table(path):
         metadata = {k.decode(): json.loads(v) for k, v in raw.items()
                     if not k.startswith(b"pandas") and k != DIGEST_KEY.encode()}
         df = table.to_pandas()
-    except Exception as err:
-        raise FileIntegrityError(f"{path} cannot be read, it is truncated or corrupt ({type(err).__name__}: "
-                                 f"{err}); delete it and rerun to recompute it") from None
+    except Exception as err:  # as above
+        raise _unreadable(path, err) from None
     recorded = raw.get(DIGEST_KEY.encode())
-    if recorded is None:
-        log.warning("%s carries no checksum (written before checksums were recorded): not verified", path)
-    elif table_digest(df, metadata) != recorded.decode():
-        raise FileIntegrityError(f"{path} is corrupt: its content no longer matches the checksum recorded when it "
-                                 f"was written; delete it and rerun to recompute it")
+    _verify(path, recorded and recorded.decode(), lambda: table_digest(df, metadata))
     return df, metadata

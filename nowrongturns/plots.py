@@ -48,10 +48,7 @@ def epoch_rows(df: pd.DataFrame, drop_final_epoch: bool) -> pd.DataFrame:
 
 
 def _read_table(path, run_id) -> pd.DataFrame:
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing table: {path}")
-    df, _ = read_table(path)
+    df, _ = read_table(path)  # a missing or damaged table is an error naming it
     # A table may hold several runs; keep only the one asked for.
     if run_id is not None and "run_id" in df.columns:
         df = df[df["run_id"] == run_id]

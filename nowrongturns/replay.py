@@ -129,8 +129,7 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
         else:
             d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * spe - 1]))
             d_drifts[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)
-    start_buffers = state["model"]
-    b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, start_buffers, ref_state["model"])
+    b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, state["model"], ref_state["model"])
     info = {"run_id": run_id, "segment": segment, "start_epoch": start, "end_epoch": end,
             "drift": max(drifts.values()), "d_drift": max(d_drifts.values(), default=0.0),
             "buffer_drift": b_drift, "buffer_max_abs_diff": b_max_abs,
