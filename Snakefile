@@ -38,6 +38,9 @@ container: PIPE.container
 include: "rules/reference.smk"
 include: "rules/measure.smk"
 include: "rules/aggregate.smk"
+include: "rules/full_batch.smk"
+include: "rules/forks.smk"
+include: "rules/straight_path.smk"
 include: "rules/figures.smk"
 
 

@@ -36,7 +36,9 @@ WIDTHS = {"cifar_resnet18": (1, 2), "resnet18": (0.5, 1, 2), "resnet50": (0.5, 1
 # Where the data lives and how it is fetched do not change the trajectory: not in the run's name,
 # nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
 # holds is in the name, as its fingerprint.
-RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size")
+RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path")
+# What is measured against a run, not how it is trained: not in its name either (forks are jobs of their own).
+MEASUREMENT_KEYS = ("forks",)
 _PAPER_DATA = ("cifar10", "imagenet", "wikitext2", "ptb", "vaihingen")
 
 # Settings that only matter for some choices; dropped before hashing so that,
@@ -72,10 +74,35 @@ _ONLY_FOR = {
     # Off by default: dropped when off, so adding them left every earlier run's hash as it was.
     "lr_scaling": lambda r: r["lr_scaling"] != "none",
     "final_low_lr_epoch": lambda r: r["final_low_lr_epoch"],
+    # A lolr schedule takes every epoch's lr from its source run (lolr_source, its id) instead of `lr`.
+    "lr": lambda r: r["schedule"] != "lolr",
+    "lolr_from": lambda r: False,  # resolved to lolr_source, which names the source by content
+    "lolr_scale": lambda r: r["schedule"] == "lolr",
+    "lolr_smoothing": lambda r: r["schedule"] == "lolr",
+    "forks": lambda r: bool(r["forks"]),
 }
+# The SGD family: its step is lr·G (with momentum, a running sum of such steps), which loLR prices.
+SGD_FAMILY = ("sgd", "momentum", "nesterov")
+# Objectives with no full-batch loss to take a gradient of: the random walk's "gradient" is pure noise.
+NO_FULL_BATCH = {"random_walk"}
+# The tables each figure kind reads, per run (paths: table_path).
+FIGURE_TABLES = {
+    "gamma": ("epochs",),
+    "stacked": ("epochs",),
+    "lolr": ("lolr",),
+    "distance": ("epochs",),
+    "counterexamples": ("steps",),
+    "random_walk": ("steps",),
+    "full_batch": ("full_batch",),
+    "forks": ("forks",),
+    "path": ("path",),
+    "schedules": ("history", "epochs"),
+}
+# Tables written only for the runs whose studies draw them (or that declare forks).
+OPTIONAL_TABLES = ("full_batch", "path", "forks")
 
 
-_NUMBER_KEYS = {"dropout", "lr", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
+_NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
                 "width_multiplier"}
 
 
@@ -113,6 +140,7 @@ class Pipeline:
     resources: dict
     container: str = DEFAULT_CONTAINER  # the image rules run in under --use-singularity
     runs: dict[str, Run] = field(default_factory=dict)
+    tables: dict[str, set] = field(default_factory=dict)  # run id -> the OPTIONAL_TABLES it gets
     studies: dict[str, Study] = field(default_factory=dict)
     trunk: dict[str, str] = field(default_factory=dict)  # run id -> the longest run it is a prefix of
     budgets: dict[str, dict[int, str]] = field(default_factory=dict)  # trunk id -> {epochs: run id}
@@ -246,7 +274,7 @@ def normalize(settings: dict) -> dict:
 
 
 def run_hash(settings: dict) -> str:
-    trajectory = {k: v for k, v in normalize(settings).items() if k not in RUNTIME_KEYS}
+    trajectory = trajectory_settings(normalize(settings))
     blob = json.dumps(trajectory, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -258,7 +286,8 @@ def _fmt(value) -> str:
 
 def readable_name(s: dict) -> str:
     model = s["model"] + (f"x{_fmt(s['width_multiplier'])}" if s["model"] in WIDTHS else "")
-    parts = [s["dataset"], model, s["optimizer"], f"lr{_fmt(s['lr'])}"]
+    lr = f"lolr{_fmt(s['lolr_scale'])}" if s["schedule"] == "lolr" else f"lr{_fmt(s['lr'])}"
+    parts = [s["dataset"], model, s["optimizer"], lr]
     if s["dataset"] != "none":
         parts.append(f"bs{s['batch_size']}")
     parts += [f"e{s['epochs']}", f"s{s['seed']}"]
@@ -313,9 +342,12 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
         container=config.get("container", DEFAULT_CONTAINER),
     )
     data = _DataFolders(f"{results}/.cache/data")
+    # Pass 1: every grid point's settings and legend label (a lolr schedule names its source by label).
+    points = []  # (study, where, settings, label)
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
-        study = Study(name, [], {}, compare, list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
+        pipe.studies[name] = Study(name, [], {}, compare,
+                                   list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
         for i, override in enumerate(_expand(spec.get("overrides"))):
             where = f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base")
             settings = coerce_types({**base_defaults, **spec["base"], **override}, "run", where)
@@ -328,17 +360,119 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
                                   f"gpu_kernels: deterministic")
             if settings["dataset"] in _PAPER_DATA:
                 settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
-            settings = normalize(settings)
-            run = Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
-            if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
-                raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
-            pipe.runs[run.run_id] = run
-            if run.run_id not in study.runs:
-                study.runs.append(run.run_id)
-                study.labels[run.run_id] = label_for(settings, compare, override)
-        pipe.studies[name] = study
+            settings["forks"] = check_forks(settings, where)
+            points.append((name, where, settings, label_for(settings, compare, override)))
+    # Pass 2: name the runs, sources of lolr schedules first (their ids are part of their followers').
+    by_label = {(study, label): settings for study, _, settings, label in points}
+    for study_name, where, settings, label in points:
+        if settings["schedule"] == "lolr":
+            source = _lolr_source(by_label, settings, where)
+            source_id = _identify(normalize(source)).run_id
+            settings["lolr_source"] = source_id
+            settings["lolr_path"] = f"{results}/runs/{source_id}/lolr.parquet"
+        run = _identify(normalize(settings))
+        if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
+            raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
+        if run.run_id in pipe.runs:  # a run in several studies: its forks are all those they declare
+            merged = _union_forks(pipe.runs[run.run_id].settings.get("forks", []), run.settings.get("forks", []))
+            run = Run(run.run_id, {**run.settings, **({"forks": merged} if merged else {})})
+        pipe.runs[run.run_id] = run
+        study = pipe.studies[study_name]
+        if run.run_id not in study.runs:
+            study.runs.append(run.run_id)
+            study.labels[run.run_id] = label
+    for study in pipe.studies.values():
+        check_figures(pipe, study)
     pipe.link_prefixes()
     return pipe
+
+
+def _identify(settings: dict) -> Run:
+    """The run of normalized settings: its id is its readable name and the hash of its trajectory."""
+    return Run(f"{readable_name(settings)}-{run_hash(settings)}", settings)
+
+
+def check_forks(settings: dict, where: str) -> list[dict]:
+    """A run's forks, sorted by (at_epoch, seed): each before the budget, with a seed of its own."""
+    forks = [{"at_epoch": int(f["at_epoch"]), "seed": int(f["seed"])} for f in settings.get("forks") or []]
+    for i, fork in enumerate(forks):
+        key = f"config key {where}.forks[{i}]"
+        if fork["at_epoch"] >= settings["epochs"]:
+            raise ConfigError(f"{key}.at_epoch = {fork['at_epoch']}: at or past the run's budget of "
+                              f"{settings['epochs']} epochs (a fork starts from a checkpoint before w*)")
+        if fork["seed"] == settings["seed"]:
+            raise ConfigError(f"{key}.seed = {fork['seed']}: the run's own seed; a fork needs another one "
+                              f"(with the same seed it retraces the run)")
+        if settings["model"] == "sinusoidal_mixture":
+            raise ConfigError(f"{key}: sinusoidal_mixture is deterministic (no data, no noise), so a fork "
+                              f"would retrace the run whatever its seed")
+    if len({(f["at_epoch"], f["seed"]) for f in forks}) != len(forks):
+        raise ConfigError(f"config key {where}.forks: a fork is listed twice ({forks})")
+    return sorted(forks, key=lambda f: (f["at_epoch"], f["seed"]))
+
+
+def _union_forks(a: list[dict], b: list[dict]) -> list[dict]:
+    unique = {(f["at_epoch"], f["seed"]) for f in [*a, *b]}
+    return [{"at_epoch": at, "seed": seed} for at, seed in sorted(unique)]
+
+
+def fork_id(fork: dict) -> str:
+    """A fork's folder under its run: at<epoch>-seed<seed>."""
+    return f"at{fork['at_epoch']}-seed{fork['seed']}"
+
+
+def _lolr_source(by_label: dict, settings: dict, where: str) -> dict:
+    """The settings of the run a lolr schedule takes its lr from, checked for use as one."""
+    if settings["optimizer"] not in SGD_FAMILY:
+        raise ConfigError(
+            f"config key {where}.schedule = 'lolr': loLR is the best step size along G for a step -lr·G, "
+            f"which {settings['optimizer']} does not take (it rescales each coordinate of G), so loLR cannot "
+            f"set its learning rate; use sgd, momentum or nesterov")
+    wanted = settings.get("lolr_from")
+    if not wanted:
+        raise ConfigError(f"config key {where}.lolr_from = None: schedule lolr needs the run whose loLR it "
+                          f"follows, as <study>/<run label>")
+    for key in ("lr_scaling", "final_low_lr_epoch"):
+        if settings[key] not in ("none", False):
+            raise ConfigError(f"config key {where}.{key} = {settings[key]!r}: schedule lolr takes every epoch's lr "
+                              f"from {wanted}; it cannot also be scaled")
+    study, _, label = wanted.partition("/")
+    labels = [lb for (s, lb) in by_label if s == study]
+    if not labels:
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: no study {study!r} "
+                          f"(studies: {', '.join(sorted({s for s, _ in by_label}))})")
+    if (study, label) not in by_label:
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: study {study!r} has no run labelled "
+                          f"{label!r} (its labels: {', '.join(labels)})")
+    source = by_label[(study, label)]
+    if source["dataset"] != settings["dataset"]:
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run is on dataset {source['dataset']!r}, "
+                          f"this one on {settings['dataset']!r}")
+    if source["schedule"] == "lolr":
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run follows a lolr schedule itself; "
+                          f"name a run with a schedule of its own")
+    if source["epochs"] < settings["epochs"]:
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run has {source['epochs']} epochs of "
+                          f"loLR, this one needs {settings['epochs']}")
+    return source
+
+
+def check_figures(pipe: Pipeline, study: Study) -> None:
+    """The figures a study draws can be drawn from its runs; records the optional tables they need."""
+    for run_id in study.runs:
+        settings = pipe.runs[run_id].settings
+        tables = pipe.tables.setdefault(run_id, set())
+        for kind in study.figures:
+            needs = {t for t in FIGURE_TABLES[kind] if t in OPTIONAL_TABLES}
+            if needs & {"full_batch", "path"} and settings["model"] in NO_FULL_BATCH:
+                raise ConfigError(f"config key studies.{study.name}.figures: {kind} needs a full-batch loss, "
+                                  f"which run {run_id} ({settings['model']}) does not have")
+            if "forks" in needs and not settings.get("forks"):
+                raise ConfigError(f"config key studies.{study.name}.figures: forks needs forks, which run "
+                                  f"{run_id} does not declare (run setting forks: [{{at_epoch: E, seed: S}}])")
+            tables |= needs
+        if settings.get("forks"):
+            tables.add("forks")
 
 
 class _DataFolders:
@@ -377,8 +511,9 @@ def runtime_settings(config: dict, run_id: str) -> dict:
 
 
 def trajectory_settings(settings: dict) -> dict:
-    """A run's settings without RUNTIME_KEYS: what names it, and what the rules pass their jobs."""
-    return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS}
+    """A run's settings without RUNTIME_KEYS and MEASUREMENT_KEYS: what names it, and what the rules
+    pass their training jobs."""
+    return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS and k not in MEASUREMENT_KEYS}
 
 
 def label_for(settings: dict, compare: str | None, override: dict) -> str:

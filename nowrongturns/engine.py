@@ -16,6 +16,7 @@ import torch
 
 from . import gpu_slots
 from .flat import FlatParams
+from .lolr_schedule import with_schedule
 from .optim import build_optimizer, lr_at, weight_decay_at
 from .seeding import derive_seed
 from .tasks import build_task
@@ -69,6 +70,7 @@ def state_weights(state: dict) -> torch.Tensor:
 
 class Trainer:
     def __init__(self, settings: dict, run_id: str = ""):
+        settings = with_schedule(settings)  # a lolr schedule reads its source's loLR once, here
         self.s, self.run_id = settings, run_id
         # The thread count changes float summation order, so it is part of the run.
         torch.set_num_threads(settings["threads"])
@@ -125,6 +127,11 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.flat.check_seated()
+
+    def reseed(self, seed: int) -> None:
+        """From the next epoch on, draw data order, augmentation and dropout from `seed` (a fork)."""
+        self.s = {**self.s, "seed": seed}
+        self.task.s, self.task.seed = self.s, seed
 
     def weights_from_state(self, state: dict) -> torch.Tensor:
         """The flat w of a checkpoint, in the same order as the live flat buffer."""

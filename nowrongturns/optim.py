@@ -7,7 +7,8 @@ import torch
 
 
 def build_optimizer(params, s: dict) -> torch.optim.Optimizer:
-    name, lr, wd = s["optimizer"], s["lr"], s["weight_decay"]
+    # The lr here is a placeholder: every step sets its own (lr_at); a lolr schedule has no `lr` setting.
+    name, lr, wd = s["optimizer"], s["lolr_values"][0] if s["schedule"] == "lolr" else s["lr"], s["weight_decay"]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd)
     if name in ("momentum", "nesterov"):
@@ -29,6 +30,8 @@ def _in_low_epoch(s: dict, step: int, steps_per_epoch: int) -> bool:
 
 def lr_at(s: dict, step: int, steps_per_epoch: int) -> float:
     """The learning rate in force at global step `step` (0-based)."""
+    if s["schedule"] == "lolr":  # per epoch, from the source run's loLR (lolr_schedule.with_schedule)
+        return s["lolr_values"][step // steps_per_epoch]
     base = s["lr"]
     if s.get("lr_scaling", "none") == "sqrt_batch":
         base *= math.sqrt(s["batch_size"] / 64)

@@ -96,6 +96,12 @@ class CIFAR10Task(Task):
         x = cifar10.normalize(data.random_crop(x, offsets[i], cifar10.PAD), self.dtype)
         return F.cross_entropy(self.model(x), y)
 
+    def full_batch_terms(self):
+        b = self.s["eval_batch_size"]
+        for i in range(0, len(self.y_train), b):
+            x = cifar10.normalize(self.x_train[i:i + b].to(self.device), self.dtype)
+            yield F.cross_entropy(self.model(x), self.y_train[i:i + b].to(self.device), reduction="sum"), len(x)
+
     def evaluate(self):
         b = self.s["eval_batch_size"]
         batches = ((cifar10.normalize(self.x_val[i:i + b].to(self.device), self.dtype),
@@ -127,6 +133,8 @@ class ImageNetTask(Task):
         resize = round(crop * 256 / 224)
         self.train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize)
         self.val_set = imagenet.ImageNet(_data_dir(settings), "val", crop, resize)
+        # The training images as validation sees them (resize, center crop): the clean full-batch objective.
+        self.clean_train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize, augment=False)
         self.batch = settings["batch_size"]
         self.steps_per_epoch = data.steps_per_epoch(len(self.train_set), self.batch)
         _init_seed(settings)
@@ -141,6 +149,13 @@ class ImageNetTask(Task):
         x, y = next(batches)  # pinned on a GPU, so the copies below leave the host free to queue work
         x, y = x.to(self.device, non_blocking=True).to(self.dtype), y.to(self.device, non_blocking=True)
         return F.cross_entropy(self.model(x), y)
+
+    def full_batch_terms(self):
+        loader = make_loader(self.clean_train_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"],
+                             shuffle=False, pin_memory=self.device.type == "cuda")
+        for x, y in loader:
+            x, y = x.to(self.device, self.dtype, non_blocking=True), y.to(self.device, non_blocking=True)
+            yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     def evaluate(self):
         loader = make_loader(self.val_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"], shuffle=False)
@@ -170,6 +185,11 @@ class LanguageModelTask(Task):
     def loss(self, plan, i, epoch):
         x, y = text.get_batch(self.train_data, i * self.bptt, self.bptt)
         return F.nll_loss(self.model(x).view(-1, self.ntokens), y)
+
+    def full_batch_terms(self):
+        for i in range(self.steps_per_epoch):  # the windows the training steps see, in their order
+            x, y = text.get_batch(self.train_data, i * self.bptt, self.bptt)
+            yield F.nll_loss(self.model(x).view(-1, self.ntokens), y, reduction="sum"), y.numel()
 
     @torch.no_grad()
     def evaluate(self):
@@ -205,6 +225,13 @@ class SegmentationTask(Task):
     def loss(self, plan, i, epoch):
         x, y = vaihingen.train_batch(self.train_tiles, self.seed, epoch, i, self.batch, self.patch)
         return pixel_cross_entropy(self.model(x.to(self.dtype)), y)
+
+    def full_batch_terms(self):
+        # patches_per_epoch fixed patches of the training tiles, without flips: the clean training objective.
+        for x, y in vaihingen.fixed_batches(self.train_tiles, self.s["eval_batch_size"], self.patch,
+                                            self.s["patches_per_epoch"], "patch_clean_train"):
+            x, y = x.to(self.device, self.dtype), y.to(self.device)
+            yield pixel_cross_entropy(self.model(x), y) * y.numel(), y.numel()
 
     @torch.no_grad()
     def evaluate(self):

@@ -17,21 +17,12 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .config import FIGURE_TABLES  # noqa: E402  (which tables each kind reads: one list, also the rules')
 from .io import atomic_path, read_table  # noqa: E402
 
-FIGURE_KINDS = ("gamma", "stacked", "lolr", "distance", "counterexamples", "random_walk")
+FIGURE_KINDS = tuple(FIGURE_TABLES)
 
 GAMMA_LABEL = "γ = cos(G, w − w*)"
-
-# Which table each kind reads, so only the needed tables are loaded.
-_TABLE_OF_KIND = {
-    "gamma": "epochs",
-    "stacked": "epochs",
-    "distance": "epochs",
-    "lolr": "lolr",
-    "counterexamples": "steps",
-    "random_walk": "steps",
-}
 
 
 def epoch_rows(df: pd.DataFrame, drop_final_epoch: bool) -> pd.DataFrame:
@@ -191,7 +182,120 @@ def plot_random_walk(runs, study, drop_final_epoch):
     return fig
 
 
+def plot_full_batch(runs, study, drop_final_epoch):
+    """Full-batch γ (eval and train mode) against the minibatch γ per epoch; below, the share noise takes."""
+    fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True, layout="constrained")
+    for i, run in enumerate(runs):
+        df = epoch_rows(run["full_batch"], drop_final_epoch)
+        df = df[df["target"] == "w*"]
+        c = f"C{i}"
+        train = df[df["mode"] == "train"]
+        axes[0].plot(train["epoch"], train["gamma_minibatch"], "-", marker=".", color=c)
+        for mode, style in (("eval", "--"), ("train", ":")):
+            part = df[df["mode"] == mode]
+            axes[0].plot(part["epoch"], part["gamma"], style, marker="x", color=c)
+        # Against the train-mode gradient: the objective the minibatches sample (eval mode is another one).
+        axes[1].plot(train["epoch"], train["noise_share"], ":", marker="x", color=c)
+    handles = [Line2D([], [], color=f"C{i}", label=run["label"]) for i, run in enumerate(runs)] + [
+        Line2D([], [], color="gray", linestyle="-", marker=".", label="minibatch γ (epoch mean)"),
+        Line2D([], [], color="gray", linestyle="--", marker="x", label="full batch, eval mode"),
+        Line2D([], [], color="gray", linestyle=":", marker="x", label="full batch, train mode"),
+    ]
+    for ax in axes:
+        ax.axhline(0, color="black", linewidth=0.6)
+    _style(axes[0], ylabel=GAMMA_LABEL)
+    _style(axes[1], "epoch (full batch at its start)", "noise share 1 − γ_minibatch / γ_full (train mode)")
+    axes[0].set_title(f"{study}: full-batch against minibatch γ")
+    axes[0].legend(handles=handles, fontsize="small")
+    return fig
+
+
+def plot_forks(runs, study, drop_final_epoch):
+    """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w*."""
+    fig, axes = _per_run_columns(runs, 1, study)
+    for j, run in enumerate(runs):
+        ax = axes[0, j]
+        df = epoch_rows(run["forks"], drop_final_epoch)
+        for k, (fid, part) in enumerate(df.groupby("fork", sort=False)):
+            if k == 0:
+                ax.plot(part["epoch"], part["gamma_own_mean"], "-", marker=".", color="C0", label="γ against own w*")
+                ax.plot(part["epoch"], part["random_walk_gamma_own"], "--", color="black",
+                        label="random walk, own w*: (T − t)^(−1/2)")
+            c = f"C{k + 1}"
+            x = part["epoch"].to_numpy()
+            ax.plot(x, part["gamma_fork_mean"], "-", marker="x", color=c, label=f"γ against fork {fid}")
+            ax.fill_between(x, part["gamma_fork_mean"] - part["gamma_fork_std"],
+                            part["gamma_fork_mean"] + part["gamma_fork_std"], color=c, alpha=0.2, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.6)
+        _style(ax, "epoch", GAMMA_LABEL if j == 0 else None)
+        ax.set_title(run["label"])
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_path(runs, study, drop_final_epoch):
+    """The straight path from w_t to w*: full-batch training loss and γ toward w* against α, one line per pair."""
+    fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True, layout="constrained")
+    k = 0
+    for run in runs:
+        for t, part in run["path"].groupby("from_epoch", sort=True):
+            part = part.sort_values("alpha")
+            bump = "monotone" if bool(part["monotone"].iloc[0]) else f"bump {part['max_bump'].iloc[0]:.2g}"
+            start = "w0" if t == 0 else f"w_{t}"
+            label = f"{run['label']}: {start} → w* ({bump})"
+            axes[0].plot(part["alpha"], part["train_loss"], marker=".", color=f"C{k}", label=label)
+            axes[1].plot(part["alpha"], part["gamma"], marker=".", color=f"C{k}")
+            k += 1
+    axes[0].set_yscale("log", nonpositive="mask")
+    axes[1].axhline(0, color="black", linewidth=0.6)
+    _style(axes[0], ylabel="full-batch training loss (eval mode)")
+    _style(axes[1], "α in w(α) = (1 − α)·w_t + α·w*", "full-batch γ toward w*")
+    axes[0].xaxis.set_major_locator(matplotlib.ticker.AutoLocator())  # α is not a whole number
+    axes[1].xaxis.set_major_locator(matplotlib.ticker.AutoLocator())
+    axes[0].set_title(f"{study}: the straight path to w*")
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def _val_metric(history: pd.DataFrame) -> str | None:
+    for name in ("val_acc", "val_pixel_acc", "val_ppl", "val_loss", "full_loss"):
+        if name in history.columns:
+            return name
+    return None
+
+
+def plot_schedules(runs, study, drop_final_epoch):
+    """lr, the validation metric and γ per epoch for runs that differ in their schedule (a loLR-shaped one
+    among them); the legend gives each run's final training loss and validation metric."""
+    fig, axes = plt.subplots(3, 1, figsize=(6.4, 9), sharex=True, layout="constrained")
+    metric = None
+    for i, run in enumerate(runs):
+        history = run["history"].sort_values("epoch")
+        metric = metric or _val_metric(history)
+        c = f"C{i}"
+        last = history.iloc[-1]
+        final = f"final train loss {last['train_loss']:.3g}"
+        if metric:
+            final += f", {metric} {last[metric]:.3g}"
+        axes[0].plot(history["epoch"], history["lr"], marker=".", color=c, label=f"{run['label']} ({final})")
+        if metric:
+            axes[1].plot(history["epoch"], history[metric], marker=".", color=c)
+        _banded(axes[2], epoch_rows(run["epochs"], drop_final_epoch), "gamma", run["label"], c)
+    axes[0].set_yscale("log", nonpositive="mask")
+    _style(axes[0], ylabel="lr (last step of the epoch)")
+    _style(axes[1], ylabel=metric or "no validation metric")
+    _style(axes[2], "epoch", GAMMA_LABEL)
+    axes[2].axhline(0, color="black", linewidth=0.6)
+    axes[0].set_title(f"{study}: schedules")
+    axes[0].legend(fontsize="small")
+    return fig
+
+
 _PLOTTERS = {
+    "full_batch": plot_full_batch,
+    "forks": plot_forks,
+    "path": plot_path,
+    "schedules": plot_schedules,
     "gamma": plot_gamma,
     "stacked": plot_stacked,
     "lolr": plot_lolr,
@@ -217,7 +321,7 @@ def render_study(out_dir, study: str, kinds, runs: list[dict], compare: str,
         raise ValueError(f"study {study!r} has no runs to plot")
 
     # Read every needed table first, so a missing one fails before anything is written.
-    needed = {_TABLE_OF_KIND[k] for k in kinds}
+    needed = {t for k in kinds for t in FIGURE_TABLES[k]}
     loaded = [
         {"label": r["label"], **{t: _read_table(r[t], r.get("run_id")) for t in sorted(needed)}}
         for r in runs

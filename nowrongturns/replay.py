@@ -64,20 +64,43 @@ def buffer_drift(model: torch.nn.Module, start: dict, ref: dict) -> tuple[float,
     return _ratio(num_sq ** 0.5, den_sq ** 0.5), max_abs, worst if max_abs > 0 else None
 
 
+def on_reference_device(settings: dict, state: dict, run_id: str) -> dict:
+    """Settings whose device is the one the reference pass used, where it was `auto`: exact replay needs
+    the reference's kind of device, not whatever this node has."""
+    if settings["device"] != "auto":
+        return settings
+    settings = {**settings, "device": state.get("device", "cpu")}
+    if settings["device"] == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
+                           "to this replay: run it where a GPU is")
+    return settings
+
+
+def check_drift(checks: dict, tolerance: float, what: str) -> None:
+    """DriftError naming every check above the tolerance, the worst first."""
+    over = sorted(((v, k) for k, v in checks.items() if v > tolerance), reverse=True)
+    if over:
+        (worst, name), *others = over
+        also = "; also above it: " + ", ".join(f"{k} {v:.3e}" for v, k in others) if others else ""
+        raise DriftError(f"{what}: replay drift {worst:.3e} ({name}) exceeds drift_tolerance {tolerance:g}{also}")
+
+
 def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
-                targets: dict, out_path, tolerance: float = 0.0) -> dict:
+                targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
     """run_replay, one process at a time per run and segment (run_lock)."""
     with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
-        return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance)
+        return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
 
 
 def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
-               targets: dict, out_path, tolerance: float = 0.0) -> dict:
+               targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
     """Replay epochs [start, end) and record the sums against every target w*.
 
     targets: {epoch budget: path of that budget's w*}. The run's own w* is the target of
     its full budget; shorter budgets whose trajectories are prefixes of this one ride along,
     each recorded only for the steps of its epochs.
+    forks: {name: {"path": its w*′, "budget": the budget it ends at}}: endpoints of forks of this run (or
+    of a prefix), more targets recorded for the steps of their budget's epochs (columns @name).
 
     Checked against `tolerance` before anything is written, each as a relative error:
       drift    ‖w_replay − w_ref‖ / ‖w_ref − w_start‖ at the segment's end, and at each budget's
@@ -89,14 +112,10 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
       buffers  the same relative drift of the buffers (BatchNorm statistics); step counts exactly.
     """
     state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-    if settings["device"] == "auto":
-        # Exact replay needs the reference's kind of device, not whatever this node has.
-        settings = {**settings, "device": state.get("device", "cpu")}
-        if settings["device"] == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
-                               "to this replay: run it where a GPU is")
+    settings = on_reference_device(settings, state, run_id)
     budgets = sorted(b for b in targets if b > start)
     w_stars = {b: load_weights(targets[b]) for b in budgets}
+    forks = {name: f for name, f in (forks or {}).items() if f["budget"] > start}
     trainer = Trainer(settings, run_id)
     trainer.load_state(state)
     w_start = trainer.flat.data.detach().clone()
@@ -104,9 +123,10 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     n = (end - start) * spe
     log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s",
              run_id, segment, start, end - 1, n, device_name(trainer.device), budgets)
-    recorder = GeometryRecorder(trainer.flat, [w_stars[b] for b in budgets], n,
-                                settings["weight_decay"], limits=[(min(b, end) - start) * spe for b in budgets],
-                                names=budgets)
+    names, ends = [*budgets, *forks], [*budgets, *(f["budget"] for f in forks.values())]
+    recorder = GeometryRecorder(trainer.flat, [w_stars[b] for b in budgets] + [load_weights(f["path"]) for f in forks.values()],
+                                n, settings["weight_decay"], limits=[(min(b, end) - start) * spe for b in ends],
+                                names=names)
     at_w_star = {}  # budget -> ‖w_replay − w*‖ where the replay has run that budget's epochs
 
     def check_w_star(t: Trainer) -> None:
@@ -121,7 +141,7 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     drifts = {f"checkpoint of epoch {end}": _ratio(error, _dist(w_ref, w_start))}
     drifts.update({f"w* of budget {b}": _ratio(e, _dist(w_stars[b], w_start)) for b, e in at_w_star.items()})
     steps = np.arange(start * spe, end * spe)
-    raw = recorder.raw(steps // spe, steps, [lr_at(settings, int(t), spe) for t in steps])
+    raw = recorder.raw(steps // spe, steps, [lr_at(trainer.s, int(t), spe) for t in steps])
     d_drifts = {}
     for b in budgets:
         if b > end:
@@ -138,13 +158,6 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
              segment, info["drift"], info["d_drift"], b_drift, b_max_abs, tolerance)
     checks = {**{f"weights vs the {k}": v for k, v in drifts.items()}, **d_drifts,
               f"buffers vs the checkpoint of epoch {end}" + (f" (most: {b_worst})" if b_worst else ""): b_drift}
-    over = sorted(((v, k) for k, v in checks.items() if v > tolerance), reverse=True)
-    if over:
-        (worst, what), *others = over
-        also = "; also above it: " + ", ".join(f"{k} {v:.3e}" for v, k in others) if others else ""
-        raise DriftError(
-            f"run {run_id} segment {segment} (epochs {start}-{end - 1}): replay drift {worst:.3e} "
-            f"({what}) exceeds drift_tolerance {tolerance:g}{also}"
-        )
-    write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets})
+    check_drift(checks, tolerance, f"run {run_id} segment {segment} (epochs {start}-{end - 1})")
+    write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets, "forks": list(forks)})
     return info

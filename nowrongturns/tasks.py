@@ -31,6 +31,11 @@ class Task:
         """Validation metrics at the current weights (one host sync per call)."""
         return {}
 
+    def full_batch_terms(self):
+        """The training objective over the whole training set, clean (no augmentation), in a fixed order:
+        yields (summed loss of a batch, number of terms in it). The caller sets the model's mode."""
+        raise NotImplementedError(f"{type(self).__name__} has no full-batch objective")
+
 
 class DigitsTask(Task):
     def __init__(self, settings, device, dtype):
@@ -63,6 +68,14 @@ class DigitsTask(Task):
             if self.s["model"] == "mlp":
                 x = x.flatten(1)
         return F.cross_entropy(self.model(x), y)
+
+    def full_batch_terms(self):
+        b = self.s["eval_batch_size"]
+        for i in range(0, self.arrays.n_train, b):
+            x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
+            if self.s["model"] == "mlp":
+                x = x.flatten(1)
+            yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     @torch.no_grad()
     def evaluate(self):
@@ -100,6 +113,12 @@ class ALMTask(Task):
     def evaluate(self):
         return {"full_loss": models.alm_loss(self.model.w, self.arrays.x_train, self.arrays.y_train).item()}
 
+    def full_batch_terms(self):
+        b = self.s["eval_batch_size"]
+        for i in range(0, self.arrays.n_train, b):
+            x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
+            yield models.alm_loss(self.model.w, x, y) * len(y), len(y)
+
 
 class SinusoidalMixtureTask(Task):
     def __init__(self, settings, device, dtype):
@@ -116,6 +135,9 @@ class SinusoidalMixtureTask(Task):
     @torch.no_grad()
     def evaluate(self):
         return {"full_loss": models.sinusoidal_mixture_loss(self.model.w, self.a).item()}
+
+    def full_batch_terms(self):
+        yield models.sinusoidal_mixture_loss(self.model.w, self.a), 1  # deterministic: one term
 
 
 class RandomWalkTask(Task):

@@ -4,9 +4,11 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from nowrongturns.config import (
+    FIGURE_TABLES,
     RUN_ID_PATTERN,
     ConfigError,
     figure_hash,
+    fork_id,
     load,
     overview_hash,
     overview_studies,
@@ -37,6 +39,7 @@ wildcard_constraints:
     study=r"[A-Za-z][A-Za-z0-9_]*",
     fighash=r"[0-9a-f]{10}",
     kind=r"[a-z_]+",
+    fork=r"at\d+-seed\d+",
 
 
 def run_settings(wildcards):
@@ -82,14 +85,54 @@ def segment_targets(wildcards):
     return {b: f"{RESULTS}/runs/{r}/reference/w_star.pt" for b, r in PIPE.budgets[wildcards.run].items() if b > start}
 
 
-def segment_files(wildcards):
-    """The replay segments holding this run's steps: its own, or those of the run it is a prefix of."""
+def segment_files(wildcards, kind="segment"):
+    """The replay segments holding this run's steps (kind full_batch: its full-batch gradients): its own,
+    or those of the run it is a prefix of."""
     trunk, budget = PIPE.trunk[wildcards.run], run_epochs(wildcards)
     return [
-        f"{RESULTS}/runs/{trunk}/measure/segment_{i}.parquet"
+        f"{RESULTS}/runs/{trunk}/measure/{kind}_{i}.parquet"
         for i, (start, _) in enumerate(PIPE.segments(trunk))
         if start < budget
     ]
+
+
+def run_forks(run_id):
+    """[(fork id, fork)] of a run, in the order of its settings."""
+    return [(fork_id(f), f) for f in PIPE.runs[run_id].settings.get("forks", [])]
+
+
+def fork_of(wildcards):
+    forks = dict(run_forks(wildcards.run))
+    if wildcards.fork not in forks:
+        raise WorkflowError(f"run {wildcards.run} declares no fork {wildcards.fork} (its forks: {list(forks)})")
+    return forks[wildcards.fork]
+
+
+def fork_w_star(run_id, fid):
+    return f"{RESULTS}/runs/{run_id}/forks/{fid}/reference/w_star.pt"
+
+
+def segment_forks(wildcards):
+    """{name: {path, budget}} of the fork endpoints this segment also measures against: the forks of its run
+    and of its prefixes that start before the segment's end (name <budget>:<fork id>, forks.fork_name)."""
+    start, end = PIPE.segments(wildcards.run)[int(wildcards.segment)]
+    return {
+        f"{b}:{fid}": {"path": fork_w_star(r, fid), "budget": b}
+        for b, r in PIPE.budgets[wildcards.run].items()
+        if b > start
+        for fid, f in run_forks(r)
+        if f["at_epoch"] < end
+    }
+
+
+def segment_inputs(wildcards):
+    return [*segment_targets(wildcards).values(), *(f["path"] for f in segment_forks(wildcards).values())]
+
+
+def lolr_source_table(wildcards):
+    """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
+    settings = PIPE.runs[wildcards.run].settings
+    return [f"{RESULTS}/runs/{settings['lolr_source']}/lolr.parquet"] if settings["schedule"] == "lolr" else []
 
 
 def segment_bounds(wildcards):
@@ -107,20 +150,21 @@ def study_of(wildcards):
     return study
 
 
+def table_path(run_id, table):
+    if table == "history":
+        return f"{RESULTS}/runs/{run_id}/reference/history.parquet"
+    return f"{RESULTS}/runs/{run_id}/{table}.parquet"
+
+
 def figure_tables(wildcards):
     study = study_of(wildcards)
-    table = {"counterexamples": "steps", "random_walk": "steps", "lolr": "lolr"}.get(wildcards.kind, "epochs")
-    return [f"{RESULTS}/runs/{r}/{table}.parquet" for r in study.runs]
+    return [table_path(r, t) for r in study.runs for t in FIGURE_TABLES[wildcards.kind]]
 
 
 def figure_runs(wildcards):
     study = study_of(wildcards)
     return [
-        {
-            "run_id": r,
-            "label": study.labels[r],
-            **{t: f"{RESULTS}/runs/{r}/{t}.parquet" for t in ("steps", "epochs", "lolr")},
-        }
+        {"run_id": r, "label": study.labels[r], **{t: table_path(r, t) for t in FIGURE_TABLES[wildcards.kind]}}
         for r in study.runs
     ]
 
@@ -148,6 +192,7 @@ def all_outputs():
         base = f"{RESULTS}/runs/{run_id}"
         outs += [f"{base}/{t}.parquet" for t in ("steps", "epochs", "lolr")]
         outs += [f"{base}/drift.json", f"{base}/reference/history.parquet"]
+        outs += [f"{base}/{t}.parquet" for t in sorted(PIPE.tables.get(run_id, ()))]
     for study in PIPE.studies.values():
         outs += [f"{figure_dir(study)}/{kind}.{fmt}" for kind in study.figures for fmt in FORMATS]
     if overview_studies(PIPE):

@@ -1,11 +1,12 @@
 rule measure_segment:
     """Replay one segment from its reference checkpoint and record the per-step geometry."""
     input:
-        lambda w: list(segment_targets(w).values()),
+        segment_inputs,
     output:
         f"{RUNS}/measure/segment_{{segment}}.parquet",
     params:
         targets=segment_targets,
+        forks=segment_forks,
         settings=run_settings,
         run_dir=run_dir,
         bounds=segment_bounds,

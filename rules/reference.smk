@@ -1,5 +1,7 @@
 rule reference:
     """Train once from the seeded w0; keep checkpoints; publish w0 and w* (resumes after a kill)."""
+    input:
+        lolr_source_table,
     output:
         w0=f"{RUNS}/reference/w0.pt",
         w_star=f"{RUNS}/reference/w_star.pt",

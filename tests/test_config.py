@@ -16,12 +16,13 @@ def _cfg(**study):
 
 def test_default_config_expands_to_the_documented_studies():
     pipe = load_file(ROOT / "config.yaml")
-    assert set(pipe.studies) == {"optimizers", "seeds", "cnn", "counterexamples", "random_walk"}
+    assert set(pipe.studies) == {"optimizers", "seeds", "cnn", "schedules", "counterexamples", "random_walk"}
     assert len(pipe.studies["seeds"].runs) == 3
-    # The seed-0 momentum run is shared between two studies: one folder, trained once.
+    # The seed-0 momentum run is shared between two studies: one folder, trained once; so is the SGD run.
     shared = set(pipe.studies["seeds"].runs) & set(pipe.studies["optimizers"].runs)
     assert len(shared) == 1
-    assert len(pipe.runs) == 9
+    assert len(set(pipe.studies["schedules"].runs) & set(pipe.studies["optimizers"].runs)) == 1
+    assert len(pipe.runs) == 11
 
 
 def test_grid_and_joined_grids():
@@ -46,6 +47,20 @@ def test_grid_and_joined_grids():
         (lambda c: c["studies"]["s"].update(compare="colour"), ["compare", "colour"]),
         (lambda c: c["studies"]["s"]["base"].update(gpu_kernels="quick"), ["gpu_kernels", "'quick'"]),
         (lambda c: c["studies"]["s"]["base"].update(gpu_kernels="fast"), ["gpu_kernels", "drift_tolerance"]),
+        (lambda c: c["studies"]["s"]["base"].update(epochs=5, forks=[{"at_epoch": 5, "seed": 1}]),
+         ["studies.s.base.forks[0].at_epoch = 5", "budget of 5 epochs"]),
+        (lambda c: c["studies"]["s"]["base"].update(forks=[{"at_epoch": 1, "seed": 0}]),
+         ["studies.s.base.forks[0].seed = 0", "own seed"]),
+        (lambda c: c["studies"]["s"]["base"].update(forks=[{"at_epoch": 1}]), ["forks", "'seed' is a required"]),
+        (lambda c: c.update(measure={"path_points": 1}), ["measure.path_points = 1", "minimum of 2"]),
+        (lambda c: c["studies"]["s"]["base"].update(schedule="lolr"), ["studies.s.base.lolr_from = None"]),
+        (lambda c: c["studies"]["s"]["base"].update(schedule="lolr", lolr_from="nope/x"),
+         ["studies.s.base.lolr_from = 'nope/x'", "no study 'nope'"]),
+        (lambda c: c["studies"]["s"]["base"].update(schedule="lolr", lolr_from="s/lr=1"),
+         ["lolr_from = 's/lr=1'", "no run labelled 'lr=1'"]),
+        (lambda c: c["studies"]["s"]["base"].update(optimizer="adam", schedule="lolr", lolr_from="s/x"),
+         ["studies.s.base.schedule = 'lolr'", "adam", "sgd, momentum or nesterov"]),
+        (lambda c: c["studies"]["s"].update(figures=["forks"]), ["studies.s.figures", "forks", "does not declare"]),
     ],
 )
 def test_bad_config_names_key_and_value(mutate, words):
@@ -162,3 +177,52 @@ def test_snakemake_names_the_line_and_plans_any_valid_number(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(tmp_path, "--dry-run")  # lr1e+06 once matched no rule (MissingInputException)
     assert "lr1e06" in proc.stdout and "lr1e-07" in proc.stdout
+
+
+def _two_studies(follower: dict, source: dict | None = None) -> dict:
+    return {"studies": {
+        "src": {"base": {"model": "mlp", "optimizer": "sgd", "lr": 0.05, **(source or {})}, "compare": "optimizer"},
+        "follow": {"base": {"model": "mlp", "optimizer": "sgd", "schedule": "lolr", "lolr_from": "src/optimizer=sgd",
+                            **follower}}}}
+
+
+def test_a_lolr_schedule_is_named_by_its_source():
+    pipe = load(_two_studies({"lolr_scale": 0.01}))
+    (source,), (follower,) = pipe.studies["src"].runs, pipe.studies["follow"].runs
+    settings = pipe.runs[follower].settings
+    assert settings["lolr_source"] == source and "lr" not in settings and "lolr_from" not in settings
+    assert settings["lolr_path"] == f"results/runs/{source}/lolr.parquet"
+    assert "-lolr0.01-" in follower
+    # Another source (its lr) is another run; `lr` of the follower itself is unused.
+    other = load(_two_studies({"lolr_scale": 0.01}, {"lr": 0.1}))
+    assert other.studies["follow"].runs != [follower]
+    assert load(_two_studies({"lolr_scale": 0.01, "lr": 9.0})).studies["follow"].runs == [follower]
+
+
+@pytest.mark.parametrize("follower, source, words", [
+    ({"dataset": "gaussian_regression", "model": "alm"}, {}, ["that run is on dataset 'digits'", "'gaussian_regression'"]),
+    ({"epochs": 30}, {}, ["that run has 20 epochs of loLR, this one needs 30"]),
+    ({"lr_scaling": "sqrt_batch"}, {}, ["studies.follow.base.lr_scaling = 'sqrt_batch'"]),
+])
+def test_a_lolr_source_must_fit(follower, source, words):
+    with pytest.raises(ConfigError) as err:
+        load(_two_studies(follower, source))
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+def test_forks_are_measurement_not_trajectory():
+    plain = load(_cfg())
+    forked = load(_cfg(base={"model": "mlp", "forks": [{"at_epoch": 3, "seed": 2}, {"at_epoch": 0, "seed": 1}]},
+                       figures=["gamma", "forks"]))
+    assert plain.runs.keys() == forked.runs.keys()  # a fork does not rename the run it forks
+    (run,) = forked.runs.values()
+    assert run.settings["forks"] == [{"at_epoch": 0, "seed": 1}, {"at_epoch": 3, "seed": 2}]
+    assert forked.tables[run.run_id] == {"forks"}
+    # One run in two studies: its forks are all those declared.
+    both = _cfg(base={"model": "mlp", "forks": [{"at_epoch": 3, "seed": 2}]})
+    both["studies"]["t"] = {"base": {"model": "mlp", "forks": [{"at_epoch": 1, "seed": 4}]}}
+    (run,) = load(both).runs.values()
+    assert run.settings["forks"] == [{"at_epoch": 1, "seed": 4}, {"at_epoch": 3, "seed": 2}]
+    with pytest.raises(ConfigError, match=r"full_batch needs a full-batch loss, which run .* \(random_walk\)"):
+        load(_cfg(base={"dataset": "none", "model": "random_walk"}, figures=["full_batch"]))

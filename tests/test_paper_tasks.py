@@ -4,19 +4,28 @@ import pytest
 import torch
 
 from nowrongturns.engine import Trainer
+from nowrongturns.full_batch import MODES, full_batch_gradient
 from nowrongturns.geometry import GeometryRecorder
 
 from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
 
 
+def _full_batch(trainer):
+    for mode in MODES:
+        fb = full_batch_gradient(trainer, mode)
+        assert torch.isfinite(fb.grad).all() and fb.grad.abs().sum() > 0 and fb.loss > 0, mode
+
+
 def _reference_and_replay(settings, epochs=2):
-    """Train, then replay with the recorder: the replay must end on the reference's w* exactly."""
+    """Train, then replay with the recorder and full-batch gradients (eval and train mode) at every epoch's
+    start: the replay must end on the reference's w* exactly."""
     ref = Trainer(settings, "ref")
     ref.train(epochs, evaluate=True)
     w_star = ref.flat.data.clone()
     replay = Trainer(settings, "ref")
     rec = GeometryRecorder(replay.flat, w_star, epochs * replay.steps_per_epoch, settings["weight_decay"])
-    replay.train(epochs, recorder=rec)
+    _full_batch(replay)
+    replay.train(epochs, recorder=rec, on_epoch_end=_full_batch)
     assert torch.equal(replay.flat.data, w_star)
     sums = rec.sums()
     assert torch.isfinite(torch.from_numpy(sums)).all()

@@ -48,7 +48,7 @@ def study(tmp_path_factory):
 def test_tables_have_their_columns_and_are_finite(study):
     work, cfg = study
     pipe = load(cfg)
-    assert len(pipe.runs) == 9
+    assert len(pipe.runs) == 11
     for run_id, run in pipe.runs.items():
         base = work / "results" / "runs" / run_id
         steps = pd.read_parquet(base / "steps.parquet")
@@ -80,6 +80,41 @@ def test_tables_have_their_columns_and_are_finite(study):
         for log in ("reference", "measure_segment_0"):
             text = (base / "logs" / f"{log}.log").read_text()
             assert "steps/s" in text and "eta" in text and "device cpu" in text
+
+
+def test_analyses_beyond_the_paper_write_their_tables(study):
+    work, cfg = study
+    pipe = load(cfg)
+    runs = work / "results/runs"
+    assert {t for tables in pipe.tables.values() for t in tables} == {"full_batch", "forks", "path"}
+    for run_id, tables in pipe.tables.items():
+        if "full_batch" in tables:
+            fb = pd.read_parquet(runs / run_id / "full_batch.parquet")
+            assert {"epoch", "mode", "target", "loss", "rsi", "eb", "gamma", "lolr", "gamma_minibatch",
+                    "noise_share"} <= set(fb.columns)
+            forks = [f"at{f['at_epoch']}-seed{f['seed']}" for f in pipe.runs[run_id].settings.get("forks", [])]
+            assert set(fb["mode"]) == {"eval", "train"} and set(fb["target"]) == {"w*", *forks}
+            own = fb[fb["target"] == "w*"]
+            assert sorted(own["epoch"].unique()) == [0, 1, 2, 3]  # full_batch_every 1
+            assert np.isfinite(own[["gamma", "gamma_minibatch", "loss"]].to_numpy()).all()
+        if "forks" in tables:
+            table = pd.read_parquet(runs / run_id / "forks.parquet")
+            (fork,) = pipe.runs[run_id].settings["forks"]
+            assert list(table["epoch"]) == list(range(fork["at_epoch"], 4))
+            assert np.isfinite(table[["gamma_own_mean", "gamma_fork_mean", "random_walk_gamma_own"]].to_numpy()).all()
+            assert (runs / run_id / f"forks/at{fork['at_epoch']}-seed{fork['seed']}/reference/w_star.pt").exists()
+        if "path" in tables:
+            path = pd.read_parquet(runs / run_id / "path.parquet")
+            assert sorted(path["from_epoch"].unique()) == [0, 2]
+            assert len(path) == 2 * cfg["measure"]["path_points"]
+            assert path["monotone"].dtype == bool and (path["max_bump"] >= 0).all()
+    # The loLR schedule: lr of epoch e = 0.01 x the running median (half-width 1) of the SGD run's medians.
+    constant, _, lolr_run = pipe.studies["schedules"].runs
+    source = pd.read_parquet(runs / pipe.runs[lolr_run].settings["lolr_source"] / "lolr.parquet")
+    assert pipe.runs[lolr_run].settings["lolr_source"] == constant
+    expected = 0.01 * source["lolr_median"].rolling(3, center=True, min_periods=1).median()
+    history = pd.read_parquet(runs / lolr_run / "reference/history.parquet")
+    assert np.allclose(history["lr"], expected, rtol=1e-15)
 
 
 def test_random_walk_run_follows_closed_form(study):
@@ -118,8 +153,8 @@ def test_caching_behaviours(study):
     edited["studies"]["optimizers"]["overrides"][1]["lr"] = 0.002  # the Adam run
     write(work / "config.yaml", edited)
     n_fig = len(cfg["studies"]["optimizers"]["figures"])
-    assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "aggregate": 1,
-                                  "figure": n_fig, "overview": 1, "all": 1}
+    assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "aggregate": 1, "full_batch_segment": 2,
+                                  "full_batch": 1, "figure": n_fig, "overview": 1, "all": 1}
     snakemake(work)
 
     # 3. Only figure settings edited: only figures.
@@ -132,6 +167,15 @@ def test_caching_behaviours(study):
     # 4. Both edits reverted: the old run and figure folders are still valid, nothing runs.
     write(work / "config.yaml", cfg)
     assert planned_jobs(work) == {}
+
+    # 5. A fork edited: the fork, and what reads its endpoint (the replay and full-batch segment after it, the
+    # tables they feed and the figures of the study); the run's own reference and straight path stay.
+    forked = yaml.safe_load(yaml.safe_dump(cfg))
+    forked["studies"]["cnn"]["base"]["forks"] = [{"at_epoch": 2, "seed": 5}]
+    write(work / "config.yaml", forked)
+    n_cnn = len(cfg["studies"]["cnn"]["figures"])
+    assert planned_jobs(work) == {"fork": 1, "measure_segment": 1, "full_batch_segment": 1, "aggregate": 1,
+                                  "full_batch": 1, "forks_table": 1, "figure": n_cnn - 1, "overview": 1, "all": 1}
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

@@ -40,7 +40,22 @@ def _tables(run_id, n_epochs=4, steps_per_epoch=10, seed=0):
     lolr["lolr_median"] = epochs["lolr_q50"]
     lolr["ratio_mean"] = lolr["lolr_mean"] / lolr["lr"]
     lolr["ratio_median"] = lolr["lolr_median"] / lolr["lr"]
-    return {"steps": steps, "epochs": epochs, "lolr": lolr}
+    e = np.arange(n_epochs)
+    full_batch = pd.concat([
+        pd.DataFrame({"run_id": run_id, "epoch": e, "mode": mode, "target": target, "gamma": g,
+                      "gamma_minibatch": epochs["gamma_mean"], "final_epoch": e == n_epochs - 1})
+        for mode, target, g in (("eval", "w*", 0.5), ("train", "w*", 0.6), ("train", "at1-seed1", 0.1))])
+    full_batch["noise_share"] = 1 - full_batch["gamma_minibatch"] / full_batch["gamma"]
+    forks = pd.DataFrame({"run_id": run_id, "fork": "at1-seed1", "at_epoch": 1, "epoch": e[1:],
+                          "gamma_own_mean": 0.3, "gamma_fork_mean": 0.01, "gamma_fork_std": 0.02,
+                          "random_walk_gamma_own": 0.1, "final_epoch": e[1:] == n_epochs - 1})
+    alpha = np.linspace(0, 1, 5)
+    path = pd.concat([pd.DataFrame({"run_id": run_id, "from_epoch": t, "alpha": alpha, "train_loss": 2 - alpha,
+                                    "gamma": 0.2 * (1 - alpha), "monotone": t == 0, "max_bump": 0.1 * t})
+                      for t in (0, 2)])
+    history = pd.DataFrame({"epoch": e, "train_loss": 1 / (1 + e), "lr": 0.1 / (1 + e), "val_acc": 0.5 + 0.1 * e})
+    return {"steps": steps, "epochs": epochs, "lolr": lolr, "full_batch": full_batch, "forks": forks, "path": path,
+            "history": history}
 
 
 @pytest.fixture

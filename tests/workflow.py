@@ -30,6 +30,8 @@ def reduced_default_config() -> dict:
     cfg["defaults"]["epochs"] = 4
     cfg["measure"]["checkpoint_every"] = 2
     cfg["figures"]["dpi"] = 60
+    cfg["measure"]["path_from"] = [0, 2]
+    cfg["studies"]["cnn"]["base"]["forks"] = [{"at_epoch": 2, "seed": 1}]
     cfg["studies"]["random_walk"]["base"].update(width=20_000, steps_per_epoch=20, epochs=4)
     return cfg
 

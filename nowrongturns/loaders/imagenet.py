@@ -55,11 +55,12 @@ class ImageNet(Dataset):
     """Items are keyed by (index, sample_seed), as EpochSampler yields them; validation ignores the seed.
     Returns (float32 [3, crop, crop] normalized image, int label). crop/resize are parameters for tests."""
 
-    def __init__(self, root, split: str = "train", crop: int = 224, resize: int = 256):
+    def __init__(self, root, split: str = "train", crop: int = 224, resize: int = 256, augment: bool | None = None):
+        """augment: random crops and flips (default: for the train split only)."""
         root = Path(root)
         self.classes = class_names(root / "train")
         self.samples = scan(root / split, self.classes)
-        self.train = split == "train"
+        self.train = split == "train" if augment is None else augment
         if self.train:
             head = [v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip()]
         else:

@@ -146,7 +146,13 @@ def train_batch(tiles: Tiles, seed: int, epoch: int, step: int, batch_size: int,
 
 def val_batches(tiles: Tiles, batch_size: int, patch: int = PATCH, count: int = VAL_PATCHES):
     """The fixed validation patches, in batches (the last one may be short)."""
-    plan = _draw(generator("patch_val", VAL_PATCH_SEED), tiles, count, patch, False)
+    return fixed_batches(tiles, batch_size, patch, count, "patch_val")
+
+
+def fixed_batches(tiles: Tiles, batch_size: int, patch: int, count: int, name: str):
+    """count patches drawn once from generator(name, VAL_PATCH_SEED), not flipped, in batches: a fixed set
+    that is part of the data set, not of any run."""
+    plan = _draw(generator(name, VAL_PATCH_SEED), tiles, count, patch, False)
     for i in range(0, count, batch_size):
         yield _extract(tiles, plan[i:i + batch_size], patch)
 

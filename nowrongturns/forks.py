@@ -1,0 +1,115 @@
+"""Decorrelated references: forks of a run, and γ against their endpoints.
+
+w* is the end of the very sequence being measured: d_t = w_t − w* holds the updates after t, G_t's
+own among them, which biases γ upward (the random walk shows how much: γ ≈ (T − t)^(−1/2) with no
+signal at all). A fork continues the run from epoch at_epoch with another seed (data order,
+augmentation, dropout) to the same budget. For t ≥ at_epoch, G_t took no part in building the fork's
+endpoint w*′, so γ against w*′ carries none of that bias; the replay measures against both.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .engine import Trainer, device_name
+from .io import read_table, write_parquet
+from .metrics import for_target, metrics
+from .reference import checkpoint_path, existing_checkpoints, load_checkpoint, save_checkpoint, save_weights
+from .replay import on_reference_device
+from .run_lock import exclusive, lock_path
+
+log = logging.getLogger("nowrongturns")
+
+
+def fork_name(budget: int, fork_id: str) -> str:
+    """The target name of a fork's endpoint in the replay's tables: <budget>:<fork id>."""
+    return f"{budget}:{fork_id}"
+
+
+def run_fork(settings: dict, run_id: str, fork_id: str, at_epoch: int, seed: int, trunk_id: str, trunk_dir,
+             fork_dir, checkpoint_every: int, w_star_path, history_path) -> None:
+    """Train the fork: the run's own trajectory up to at_epoch (from the reference checkpoint at or before
+    it), then its epochs with `seed`, to the run's budget. fork_dir is laid out as a run's folder: it keeps
+    checkpoints every checkpoint_every epochs in reference/checkpoints, so a killed fork resumes bit for bit."""
+    with exclusive(lock_path(fork_dir, "fork"), f"fork {fork_id} of run {run_id}"):
+        epochs, me = settings["epochs"], f"{run_id} fork {fork_id}"
+        own = {e: p for e, p in existing_checkpoints(fork_dir).items() if at_epoch < e < epochs}
+        if own:  # resume the fork itself
+            state = load_checkpoint(own[max(own)], me)
+            trainer = Trainer(on_reference_device(settings, state, run_id), me)
+            trainer.load_state(state)
+            trainer.reseed(seed)
+            log.info("resuming fork %s from its checkpoint of epoch %d", fork_id, trainer.epoch)
+        else:
+            ref = [e for e in existing_checkpoints(trunk_dir) if e <= at_epoch]
+            if not ref:
+                raise FileNotFoundError(f"no checkpoint of run {trunk_id} at or before epoch {at_epoch} in "
+                                        f"{Path(trunk_dir) / 'reference/checkpoints'}: rerun its reference pass")
+            state = load_checkpoint(checkpoint_path(trunk_dir, max(ref)), trunk_id)
+            trainer = Trainer(on_reference_device(settings, state, run_id), me)
+            trainer.load_state(state)
+            trainer.train(at_epoch)  # the run's own epochs up to the fork
+            trainer.reseed(seed)
+        log.info("fork %s of %s on %s: seed %d from epoch %d to %d", fork_id, run_id, device_name(trainer.device),
+                 seed, at_epoch, epochs)
+
+        def keep(t: Trainer) -> None:
+            if t.epoch % checkpoint_every == 0 and t.epoch < epochs:
+                save_checkpoint(t, checkpoint_path(fork_dir, t.epoch))
+
+        trainer.train(epochs, evaluate=True, on_epoch_end=keep)
+        save_weights(me, epochs, trainer.flat.data, w_star_path)
+        history = pd.DataFrame(trainer.history).assign(run_id=run_id, fork=fork_id)
+        write_parquet(history[history["epoch"] >= at_epoch], history_path)
+
+
+def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[dict], fork_ids: list[str],
+                out_path) -> pd.DataFrame:
+    """Per fork and epoch from its at_epoch on: γ against the run's own w* and against the fork's w*′ (mean,
+    std, quantiles, fraction negative over the epoch's steps), RSI and loLR against w*′, and the random
+    walk's prediction against w*, the mean of (T − t)^(−1/2) over the epoch's steps (T steps in all).
+    Against w*′ the random walk predicts 0."""
+    raw = pd.concat([read_table(p)[0] for p in segment_paths], ignore_index=True).sort_values("step", kind="stable")
+    raw = raw[raw["epoch"] < budget]
+    total = budget * int((raw["epoch"] == raw["epoch"].iloc[0]).sum())  # T: budget x steps per epoch
+    own = for_target(raw, budget)
+    own_gamma = metrics(own["g_dot_d"], own["g_sq"], own["d_sq"])["gamma"]
+    frames = []
+    for fork, fid in zip(forks, fork_ids):
+        at = fork["at_epoch"]
+        steps = for_target(raw, fork_name(budget, fid))
+        m = metrics(steps["g_dot_d"], steps["g_sq"], steps["d_sq"])
+        per_step = pd.DataFrame({
+            "epoch": steps["epoch"].to_numpy(), "step": steps["step"].to_numpy(),
+            "gamma_own": own_gamma, "gamma_fork": m["gamma"], "rsi_fork": m["rsi"], "lolr_fork": m["lolr"],
+            "d_fork_norm": m["d_norm"], "random_walk_gamma_own": (total - steps["step"].to_numpy()) ** -0.5,
+        })
+        per_step = per_step[per_step["epoch"] >= at]
+        g = per_step.groupby("epoch", sort=True)
+        table = g.agg(n_steps=("step", "size"), gamma_own_mean=("gamma_own", "mean"),
+                      gamma_fork_mean=("gamma_fork", "mean"), gamma_fork_std=("gamma_fork", "std"),
+                      gamma_fork_q05=("gamma_fork", lambda v: v.quantile(0.05)),
+                      gamma_fork_q95=("gamma_fork", lambda v: v.quantile(0.95)),
+                      frac_gamma_fork_neg=("gamma_fork", lambda v: float((v.dropna() < 0).mean())),
+                      rsi_fork_mean=("rsi_fork", "mean"), lolr_fork_median=("lolr_fork", "median"),
+                      d_fork_norm_mean=("d_fork_norm", "mean"),
+                      random_walk_gamma_own=("random_walk_gamma_own", "mean")).reset_index()
+        table.insert(0, "seed", fork["seed"])
+        table.insert(0, "at_epoch", at)
+        table.insert(0, "fork", fid)
+        frames.append(table)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "run_id", run_id)
+    out["final_epoch"] = out["epoch"] == budget - 1
+    write_parquet(out, out_path)
+    return out
+
+
+def fork_gamma_steps(segment_paths: list[str], budget: int, fid: str, at_epoch: int) -> np.ndarray:
+    """γ against a fork's endpoint at every step from at_epoch on (for checks over many steps)."""
+    raw = pd.concat([read_table(p)[0] for p in segment_paths], ignore_index=True).sort_values("step", kind="stable")
+    steps = for_target(raw[(raw["epoch"] >= at_epoch) & (raw["epoch"] < budget)], fork_name(budget, fid))
+    return metrics(steps["g_dot_d"], steps["g_sq"], steps["d_sq"])["gamma"]

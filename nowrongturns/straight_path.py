@@ -1,0 +1,108 @@
+"""The straight path from a point of the trajectory to w*: w(α) = (1 − α)·a + α·w*, α ∈ [0, 1].
+
+Goodfellow et al. (2015) and Lucas et al. (2021) look at the loss along the line from w0 to the solution;
+"No Wrong Turns" cites it as the other view of the same simple geometry. At path_points evenly spaced α,
+in evaluation mode: the full-batch training loss, the validation metrics, and the full-batch gradient's
+RSI, EB, γ and loLR toward w* (d = w(α) − w* = (1 − α)(a − w*): γ is how well −∇L points along the path).
+
+BatchNorm running statistics are interpolated with the weights (a network's statistics belong to its
+weights; those of a alone would misstate every point but α = 0). Integer buffers take w*'s.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .engine import Trainer, device_name
+from .full_batch import full_batch_gradient, sums_against
+from .io import write_parquet
+from .metrics import metrics
+from .reference import checkpoint_path, existing_checkpoints, load_checkpoint, load_weights
+from .replay import on_reference_device
+
+log = logging.getLogger("nowrongturns")
+
+# A rise along the path smaller than this share of the loss's range counts as float noise, not a bump.
+MONOTONE_RTOL = 1e-6
+
+
+def alphas(points: int) -> np.ndarray:
+    if points < 2:
+        raise ValueError(f"measure.path_points = {points}: a path needs at least 2 points (α = 0 and 1)")
+    return np.linspace(0.0, 1.0, points)
+
+
+def largest_bump(losses) -> float:
+    """The largest rise of the loss along the path: max over α of L(α) − min over α' ≤ α of L(α') (0 when
+    the loss never rises)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    return float(np.max(losses - np.minimum.accumulate(losses)))
+
+
+def is_monotone(losses) -> bool:
+    """No rise along the path beyond MONOTONE_RTOL of the loss's range."""
+    losses = np.asarray(losses, dtype=np.float64)
+    span = float(np.max(losses) - np.min(losses))
+    return largest_bump(losses) <= MONOTONE_RTOL * span
+
+
+def _set_point(trainer: Trainer, a: torch.Tensor, b: torch.Tensor, bufs_a: dict, bufs_b: dict, alpha: float) -> None:
+    with torch.no_grad():
+        w = (1.0 - alpha) * a.double() + alpha * b.double()  # exact at both ends
+        trainer.flat.data.copy_(w.to(trainer.flat.data.dtype))
+        for name, buf in trainer.model.named_buffers():
+            if name not in bufs_b:
+                continue  # not state (recomputed)
+            if buf.is_floating_point():
+                mixed = (1.0 - alpha) * bufs_a[name].double() + alpha * bufs_b[name].double()
+                buf.copy_(mixed.to(buf.dtype))
+            else:
+                buf.copy_(bufs_b[name])
+
+
+def run_straight_path(settings: dict, run_id: str, trunk_id: str, trunk_dir, from_epochs, points: int,
+                      w_star_path, out_path) -> pd.DataFrame:
+    """One path from w_t to w* per t in from_epochs (those before the budget). w_t is the reference's
+    checkpoint at t, or replayed to t from the checkpoint before it."""
+    budget = settings["epochs"]
+    grid = alphas(points)
+    starts = sorted(t for t in from_epochs if t < budget)
+    end_state = load_checkpoint(checkpoint_path(trunk_dir, budget), trunk_id)
+    settings = on_reference_device(settings, end_state, run_id)
+    trainer = Trainer(settings, run_id)
+    w_star = load_weights(w_star_path).to(trainer.device)
+    b = trainer.weights_from_state(end_state)
+    if not torch.equal(b, w_star.to(b.dtype)):
+        raise ValueError(f"{w_star_path} is not the weights of {trunk_id}'s checkpoint of epoch {budget}: "
+                         f"rerun its reference pass")
+    bufs_b = {n: end_state["model"][n].to(trainer.device) for n, _ in trainer.model.named_buffers()
+              if n in end_state["model"]}
+    checkpoints = existing_checkpoints(trunk_dir)
+    log.info("straight paths of %s on %s: from epochs %s to w*, %d points each", run_id,
+             device_name(trainer.device), starts, points)
+    rows, fresh = [], True
+    for t in starts:
+        c = max(e for e in checkpoints if e <= t)
+        if fresh or trainer.epoch > t or c > trainer.epoch:  # else: go on from where the last path started
+            trainer.load_state(load_checkpoint(checkpoints[c], trunk_id))
+            fresh = False
+        trainer.train(t)
+        a = trainer.flat.data.detach().clone()
+        bufs_a = {n: buf.detach().clone() for n, buf in trainer.model.named_buffers() if n in bufs_b}
+        for alpha in grid:
+            _set_point(trainer, a, b, bufs_a, bufs_b, float(alpha))
+            fb = full_batch_gradient(trainer, "eval")
+            sums = sums_against(trainer.flat.data, fb.grad, w_star)
+            geometry = {k: float(v) for k, v in metrics(sums["g_dot_d"], sums["g_sq"], sums["d_sq"]).items()}
+            rows.append({"from_epoch": t, "alpha": float(alpha), "train_loss": fb.loss, **trainer.task.evaluate(),
+                         **geometry})
+        _set_point(trainer, a, b, bufs_a, bufs_b, 0.0)  # back on the trajectory, to go on to the next t
+    table = pd.DataFrame(rows)
+    table.insert(0, "run_id", run_id)
+    summary = table.groupby("from_epoch")["train_loss"].agg(monotone=is_monotone, max_bump=largest_bump)
+    table = table.merge(summary, left_on="from_epoch", right_index=True)
+    write_parquet(table, out_path)
+    return table
