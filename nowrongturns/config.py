@@ -363,7 +363,9 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     # Pass 2: name the runs, sources of lolr schedules first (their ids are part of their followers').
-    by_label = {(study, label): settings for study, _, settings, label in points}
+    by_label: dict[tuple, list] = {}
+    for study_name, _, settings, label in points:
+        by_label.setdefault((study_name, label), []).append(settings)
     for study_name, where, settings, label in points:
         if settings["schedule"] == "lolr":
             source = _lolr_source(by_label, settings, where)
@@ -444,7 +446,11 @@ def _lolr_source(by_label: dict, settings: dict, where: str) -> dict:
     if (study, label) not in by_label:
         raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: study {study!r} has no run labelled "
                           f"{label!r} (its labels: {', '.join(labels)})")
-    source = by_label[(study, label)]
+    sources = {run_hash(s): s for s in by_label[(study, label)]}
+    if len(sources) > 1:
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: {len(sources)} runs of study {study!r} have "
+                          f"that label; give the study a `compare` key that tells them apart")
+    (source,) = sources.values()
     if source["dataset"] != settings["dataset"]:
         raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run is on dataset {source['dataset']!r}, "
                           f"this one on {settings['dataset']!r}")

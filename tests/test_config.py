@@ -197,6 +197,10 @@ def test_a_lolr_schedule_is_named_by_its_source():
     other = load(_two_studies({"lolr_scale": 0.01}, {"lr": 0.1}))
     assert other.studies["follow"].runs != [follower]
     assert load(_two_studies({"lolr_scale": 0.01, "lr": 9.0})).studies["follow"].runs == [follower]
+    ambiguous = _two_studies({})
+    ambiguous["studies"]["src"]["overrides"] = {"lr": [0.05, 0.1]}  # both labelled optimizer=sgd
+    with pytest.raises(ConfigError, match="2 runs of study 'src' have that label"):
+        load(ambiguous)
 
 
 @pytest.mark.parametrize("follower, source, words", [
