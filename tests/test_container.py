@@ -83,4 +83,4 @@ def test_reduced_study_runs_in_the_container_and_equals_a_local_run(sif, local_r
         first = log.read_text().splitlines()[0]
         # Every rule ran in the image: its interpreter, and apptainer's own marker.
         assert "python=/opt/nowrongturns/bin/python" in first and "container=" in first, f"{log}: {first}"
-    assert assert_same_results(local_reduced_study, tmp_path) == 9
+    assert assert_same_results(local_reduced_study, tmp_path) == 11

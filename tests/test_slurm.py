@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from .conftest import ROOT
-from .workflow import assert_same_results, reduced_default_config, require_root_tools, snakemake, write
+from .workflow import GPU_RULES, assert_same_results, reduced_default_config, require_root_tools, snakemake, write
 
 pytestmark = pytest.mark.slow
 PROFILE = ROOT / "profiles" / "slurm"
@@ -35,7 +35,7 @@ def test_reduced_study_runs_as_slurm_jobs_and_equals_a_local_run(cluster, local_
     cfg["resources"]["gpu"] = 1  # as a preset asks; this cluster has no GPUs, so the command overrides it
     write(tmp_path / "config.yaml", cfg)
     proc = snakemake(tmp_path, "--profile", str(PROFILE), *FAST,
-                     "--set-resources", "reference:gpu=0", "measure_segment:gpu=0", cores=False, timeout=2400)
+                     "--set-resources", *(f"{rule}:gpu=0" for rule in GPU_RULES), cores=False, timeout=2400)
     logs = sorted((tmp_path / "results").rglob("logs/*.log"))
     job_ids, nodes = {}, {}
     for log in logs:
@@ -48,10 +48,10 @@ def test_reduced_study_runs_as_slurm_jobs_and_equals_a_local_run(cluster, local_
     assert set(job_ids.values()) == set(map(int, submitted))
     # Measurement segments of one run are jobs of their own, and they spread over the nodes.
     segments = [log for log in logs if log.name.startswith("measure_segment_")]
-    assert len(segments) == 18  # 9 runs, 2 segments each (4 epochs, a checkpoint every 2)
+    assert len(segments) == 22  # 11 runs, 2 segments each (4 epochs, a checkpoint every 2)
     assert {nodes[log] for log in segments} == {"nwt-1", "nwt-2"}
     split = {log.parent for log in segments if len({nodes[s] for s in log.parent.glob("measure_segment_*.log")}) == 2}
-    assert assert_same_results(local_reduced_study, tmp_path) == 9
+    assert assert_same_results(local_reduced_study, tmp_path) == 11
     print(f"\n{len(logs)} SLURM jobs, ids {min(job_ids.values())}..{max(job_ids.values())}; "
           f"{len(split)} runs had their two segments on different nodes; jobs per node "
           f"{ {n: list(nodes.values()).count(n) for n in sorted(set(nodes.values()))} }")

@@ -41,6 +41,9 @@ def write(path, cfg):
 
 
 RUN_TABLES = ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet")
+OPTIONAL_TABLES = ("full_batch.parquet", "forks.parquet", "path.parquet")
+# The rules whose jobs ask for the config's GPUs (on a cluster without any: --set-resources RULE:gpu=0).
+GPU_RULES = ("reference", "measure_segment", "full_batch_segment", "fork", "straight_path")
 
 
 def assert_same_results(work_a, work_b) -> int:
@@ -51,7 +54,7 @@ def assert_same_results(work_a, work_b) -> int:
     assert runs_a == runs_b
     for run in runs_a:
         a, b = work_a / "results/runs" / run, work_b / "results/runs" / run
-        for table in RUN_TABLES:
+        for table in RUN_TABLES + tuple(t for t in OPTIONAL_TABLES if (a / t).exists() or (b / t).exists()):
             ta, tb = pd.read_parquet(a / table), pd.read_parquet(b / table)
             pd.testing.assert_frame_equal(ta, tb, check_exact=True, obj=f"{run}/{table}")
         for weights in ("w0.pt", "w_star.pt"):
