@@ -211,11 +211,12 @@ def plot_full_batch(runs, study, drop_final_epoch):
 
 
 def plot_forks(runs, study, drop_final_epoch):
-    """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w*."""
+    """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w*. The
+    final epoch stays: against w* it is where the induced bias is largest, against w*′ it is as any other."""
     fig, axes = _per_run_columns(runs, 1, study)
     for j, run in enumerate(runs):
         ax = axes[0, j]
-        df = epoch_rows(run["forks"], drop_final_epoch)
+        df = epoch_rows(run["forks"], drop_final_epoch=False)
         for k, (fid, part) in enumerate(df.groupby("fork", sort=False)):
             if k == 0:
                 ax.plot(part["epoch"], part["gamma_own_mean"], "-", marker=".", color="C0", label="γ against own w*")
