@@ -8,7 +8,6 @@ aggregation. Only the SGD family takes one (config._lolr_source says why).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .io import read_table
 
@@ -40,8 +39,3 @@ def with_schedule(settings: dict) -> dict:
                          f"jobs take it from the config (config.runtime_settings)")
     values = schedule_values(path, settings["epochs"], settings["lolr_scale"], settings.get("lolr_smoothing", 0))
     return {**settings, "lolr_values": values}
-
-
-def values_frame(settings: dict) -> pd.DataFrame:
-    """epoch, lr of a loaded lolr schedule (for logs and tests)."""
-    return pd.DataFrame({"epoch": np.arange(len(settings["lolr_values"])), "lr": settings["lolr_values"]})
