@@ -9,17 +9,24 @@ endpoint w*′, so γ against w*′ carries none of that bias; the replay measur
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .engine import Trainer, device_name
-from .io import read_table, write_parquet
+from .io import write_parquet
 from .metrics import for_target, metrics
-from .reference import checkpoint_path, existing_checkpoints, load_checkpoint, save_checkpoint, save_weights
+from .reference import (
+    checkpoint_at_or_before,
+    checkpoint_path,
+    existing_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+)
 from .replay import on_reference_device
 from .run_lock import exclusive, lock_path
+from .stats import read_segments
 
 log = logging.getLogger("nowrongturns")
 
@@ -44,11 +51,8 @@ def run_fork(settings: dict, run_id: str, fork_id: str, at_epoch: int, seed: int
             trainer.reseed(seed)
             log.info("resuming fork %s from its checkpoint of epoch %d", fork_id, trainer.epoch)
         else:
-            ref = [e for e in existing_checkpoints(trunk_dir) if e <= at_epoch]
-            if not ref:
-                raise FileNotFoundError(f"no checkpoint of run {trunk_id} at or before epoch {at_epoch} in "
-                                        f"{Path(trunk_dir) / 'reference/checkpoints'}: rerun its reference pass")
-            state = load_checkpoint(checkpoint_path(trunk_dir, max(ref)), trunk_id)
+            start = checkpoint_at_or_before(trunk_dir, trunk_id, at_epoch)
+            state = load_checkpoint(checkpoint_path(trunk_dir, start), trunk_id)
             trainer = Trainer(on_reference_device(settings, state, run_id), me)
             trainer.load_state(state)
             trainer.train(at_epoch)  # the run's own epochs up to the fork
@@ -72,23 +76,10 @@ def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[
     std, quantiles, fraction negative over the epoch's steps), RSI and loLR against w*′, and the random
     walk's prediction against w*, the mean of (T − t)^(−1/2) over the epoch's steps (T steps in all).
     Against w*′ the random walk predicts 0."""
-    raw = pd.concat([read_table(p)[0] for p in segment_paths], ignore_index=True).sort_values("step", kind="stable")
-    raw = raw[raw["epoch"] < budget]
-    total = budget * int((raw["epoch"] == raw["epoch"].iloc[0]).sum())  # T: budget x steps per epoch
-    own = for_target(raw, budget)
-    own_gamma = metrics(own["g_dot_d"], own["g_sq"], own["d_sq"])["gamma"]
+    raw, _ = read_segments(segment_paths)
     frames = []
     for fork, fid in zip(forks, fork_ids):
-        at = fork["at_epoch"]
-        steps = for_target(raw, fork_name(budget, fid))
-        m = metrics(steps["g_dot_d"], steps["g_sq"], steps["d_sq"])
-        per_step = pd.DataFrame({
-            "epoch": steps["epoch"].to_numpy(), "step": steps["step"].to_numpy(),
-            "gamma_own": own_gamma, "gamma_fork": m["gamma"], "rsi_fork": m["rsi"], "lolr_fork": m["lolr"],
-            "d_fork_norm": m["d_norm"], "random_walk_gamma_own": (total - steps["step"].to_numpy()) ** -0.5,
-        })
-        per_step = per_step[per_step["epoch"] >= at]
-        g = per_step.groupby("epoch", sort=True)
+        g = fork_steps(raw, budget, fid, fork["at_epoch"]).groupby("epoch", sort=True)
         table = g.agg(n_steps=("step", "size"), gamma_own_mean=("gamma_own", "mean"),
                       gamma_fork_mean=("gamma_fork", "mean"), gamma_fork_std=("gamma_fork", "std"),
                       gamma_fork_q05=("gamma_fork", lambda v: v.quantile(0.05)),
@@ -98,7 +89,7 @@ def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[
                       d_fork_norm_mean=("d_fork_norm", "mean"),
                       random_walk_gamma_own=("random_walk_gamma_own", "mean")).reset_index()
         table.insert(0, "seed", fork["seed"])
-        table.insert(0, "at_epoch", at)
+        table.insert(0, "at_epoch", fork["at_epoch"])
         table.insert(0, "fork", fid)
         frames.append(table)
     out = pd.concat(frames, ignore_index=True)
@@ -108,8 +99,23 @@ def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[
     return out
 
 
+def fork_steps(raw: pd.DataFrame, budget: int, fid: str, at_epoch: int) -> pd.DataFrame:
+    """Per step from at_epoch to the budget's end: γ against the own w* and the fork's w*′, RSI, loLR and ‖d‖
+    against w*′, and the random walk's γ against its own endpoint, (T − t)^(−1/2)."""
+    raw = raw[raw["epoch"] < budget]
+    total = budget * int((raw["epoch"] == raw["epoch"].iloc[0]).sum())  # T: budget x steps per epoch
+    own, fork = for_target(raw, budget), for_target(raw, fork_name(budget, fid))
+    m = metrics(fork["g_dot_d"], fork["g_sq"], fork["d_sq"])
+    steps = fork["step"].to_numpy()
+    per_step = pd.DataFrame({
+        "epoch": fork["epoch"].to_numpy(), "step": steps,
+        "gamma_own": metrics(own["g_dot_d"], own["g_sq"], own["d_sq"])["gamma"],
+        "gamma_fork": m["gamma"], "rsi_fork": m["rsi"], "lolr_fork": m["lolr"], "d_fork_norm": m["d_norm"],
+        "random_walk_gamma_own": (total - steps) ** -0.5,
+    })
+    return per_step[per_step["epoch"] >= at_epoch].reset_index(drop=True)
+
+
 def fork_gamma_steps(segment_paths: list[str], budget: int, fid: str, at_epoch: int) -> np.ndarray:
     """γ against a fork's endpoint at every step from at_epoch on (for checks over many steps)."""
-    raw = pd.concat([read_table(p)[0] for p in segment_paths], ignore_index=True).sort_values("step", kind="stable")
-    steps = for_target(raw[(raw["epoch"] >= at_epoch) & (raw["epoch"] < budget)], fork_name(budget, fid))
-    return metrics(steps["g_dot_d"], steps["g_sq"], steps["d_sq"])["gamma"]
+    return fork_steps(read_segments(segment_paths)[0], budget, fid, at_epoch)["gamma_fork"].to_numpy()

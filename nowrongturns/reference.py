@@ -54,6 +54,15 @@ def existing_checkpoints(run_dir) -> dict[int, Path]:
     return found
 
 
+def checkpoint_at_or_before(run_dir, run_id: str, epoch: int) -> int:
+    """The latest epoch at or before `epoch` with a reference checkpoint of the run."""
+    found = [e for e in existing_checkpoints(run_dir) if e <= epoch]
+    if not found:
+        raise FileNotFoundError(f"no checkpoint of run {run_id} at or before epoch {epoch} in "
+                                f"{checkpoint_dir(run_dir)}: rerun its reference pass")
+    return max(found)
+
+
 def resume_point(needed: list[int], existing: dict[int, Path]) -> int | None:
     """Latest checkpoint at or before the first missing one; None means start from w0."""
     missing = [e for e in needed if e not in existing]

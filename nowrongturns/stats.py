@@ -15,18 +15,21 @@ EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
 QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
 
 
+def read_segments(segment_paths: list[str]) -> tuple[pd.DataFrame, list[dict]]:
+    """The replay segments' raw sums as one table in step order, and each segment's metadata."""
+    tables, metadata = zip(*(read_table(path) for path in segment_paths))
+    raw = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
+    return raw, list(metadata)
+
+
 def gather(run_id: str, segment_paths: list[str], budget: int, steps_path, drift_path,
            grad_clip: float | None = None) -> pd.DataFrame:
     """The run's per-step table from the replay segments' sums against its w*, and their drift records.
 
     The segments may belong to a longer run whose trajectory this one's is a prefix of (budget < its epochs).
     """
-    tables, drifts = [], []
-    for path in segment_paths:
-        table, metadata = read_table(path)
-        tables.append(table)
-        drifts.append(metadata["drift"])
-    raw = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
+    raw, metadata = read_segments(segment_paths)
+    drifts = [m["drift"] for m in metadata]
     steps = step_table(run_id, for_target(raw, budget, budget), grad_clip)
     if not np.array_equal(steps["step"].to_numpy(), np.arange(len(steps))) or steps["epoch"].max() != budget - 1:
         raise ValueError(f"segments {segment_paths} do not tile epochs 0-{budget - 1} without gaps or overlaps")

@@ -20,7 +20,7 @@ from .engine import Trainer, device_name
 from .full_batch import full_batch_gradient, sums_against
 from .io import write_parquet
 from .metrics import metrics
-from .reference import checkpoint_path, existing_checkpoints, load_checkpoint, load_weights
+from .reference import checkpoint_at_or_before, checkpoint_path, load_checkpoint, load_weights
 from .replay import on_reference_device
 
 log = logging.getLogger("nowrongturns")
@@ -80,14 +80,13 @@ def run_straight_path(settings: dict, run_id: str, trunk_id: str, trunk_dir, fro
                          f"rerun its reference pass")
     bufs_b = {n: end_state["model"][n].to(trainer.device) for n, _ in trainer.model.named_buffers()
               if n in end_state["model"]}
-    checkpoints = existing_checkpoints(trunk_dir)
     log.info("straight paths of %s on %s: from epochs %s to w*, %d points each", run_id,
              device_name(trainer.device), starts, points)
     rows, fresh = [], True
     for t in starts:
-        c = max(e for e in checkpoints if e <= t)
+        c = checkpoint_at_or_before(trunk_dir, trunk_id, t)
         if fresh or trainer.epoch > t or c > trainer.epoch:  # else: go on from where the last path started
-            trainer.load_state(load_checkpoint(checkpoints[c], trunk_id))
+            trainer.load_state(load_checkpoint(checkpoint_path(trunk_dir, c), trunk_id))
             fresh = False
         trainer.train(t)
         a = trainer.flat.data.detach().clone()
