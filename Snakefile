@@ -14,7 +14,6 @@ sys.path.insert(0, workflow.basedir)
 
 from nowrongturns.config import ConfigError, read_config_file
 
-
 # The embedded default study, unless --configfile gave one: Snakemake would otherwise merge
 # a preset into the default studies instead of replacing them. --config key=value still
 # overrides single keys of either (e.g. --config container=nowrongturns.sif).
@@ -45,6 +44,6 @@ include: "rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

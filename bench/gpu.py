@@ -36,13 +36,13 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import metrics_floor  # noqa: E402
-import standin_data  # noqa: E402
-import step_overhead  # noqa: E402
+import metrics_floor
+import standin_data
+import step_overhead
 
-from nowrongturns.engine import Trainer, set_gpu_kernels  # noqa: E402
-from nowrongturns.geometry import GeometryRecorder  # noqa: E402
-from nowrongturns.host_sync import host_syncs  # noqa: E402
+from nowrongturns.engine import Trainer, set_gpu_kernels
+from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.host_sync import host_syncs
 
 RESNET18 = {"dataset": "cifar10", "model": "cifar_resnet18", "batch_size": 128, "optimizer": "momentum",
             "lr": 0.01, "weight_decay": 1e-6}
@@ -165,9 +165,9 @@ def model_section(name, spec, device, data_root, say) -> dict:
 
 def models_table(results: dict, card: str) -> list[str]:
     lines = [f"## 1. Measuring during training, per model ({card})", "",
-             "| model | weights | plain ms/step | measured/plain (target) | paper way/plain | paper overhead / ours "
+             ("| model | weights | plain ms/step | measured/plain (target) | paper way/plain | paper overhead / ours "
              "(target ≥ 5) | GPU kernels per step, plain / measured | host syncs per step | peak GPU MiB, plain "
-             "/ measured | recorder holds MiB (targets + w_prev) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "/ measured | recorder holds MiB (targets + w_prev) |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "error" in r:
             lines.append(f"| {name} | failed: {r['error']} |")
@@ -244,10 +244,10 @@ def floor_section(device: str, quick: bool, say) -> list[str]:
     reps = 2 if quick else 50
     floor = _floor_kernel()
     lines = ["", "## 2. The metrics' GPU time per step against the floor (a Triton pass that reads G, w, w* once)",
-             "", f"Default block {BLOCK}, {NUM_WARPS} warps; one target, weight decay on, update sums folded "
-             "(the replay's steady state).", "",
-             "| model size | weights | metrics ms | floor ms | metrics / floor (target ≤ 2) "
-             "| block/warps: ms |", "|---|---|---|---|---|---|"]
+             "", (f"Default block {BLOCK}, {NUM_WARPS} warps; one target, weight decay on, update sums folded "
+             "(the replay's steady state)."), "",
+             ("| model size | weights | metrics ms | floor ms | metrics / floor (target ≤ 2) "
+             "| block/warps: ms |"), "|---|---|---|---|---|---|"]
     for label, n in sizes.items():
         flat = metrics_floor._Flat(n, device)
         w_star = flat.data + 1e-3
@@ -337,8 +337,8 @@ def main() -> None:
     dev, quick = args.device, args.quick
     card = torch.cuda.get_device_name() if dev == "cuda" else "CPU (smoke test, figures meaningless)"
     lines = [f"# GPU benchmarks: {card}", "",
-             f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+             (f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"), ""]
 
     def say(text=""):
         print(text, flush=True)
@@ -346,7 +346,7 @@ def main() -> None:
     def section(fn, *a):
         try:
             return fn(*a)
-        except Exception as e:  # one failed section must not cost the others' figures
+        except Exception as e:  # noqa: BLE001  one failed section must not cost the others' figures
             traceback.print_exc()
             return ["", f"{fn.__name__} failed: {type(e).__name__}: {e}"]
 
@@ -355,7 +355,7 @@ def main() -> None:
         for name, spec in (QUICK if quick else MODELS).items():
             try:
                 results[name] = model_section(name, spec, dev, Path(tmp), say)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001  one failed model must not cost the others
                 traceback.print_exc()
                 results[name] = {"error": f"{type(e).__name__}: {e}"}
         lines += models_table(results, card)

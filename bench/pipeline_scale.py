@@ -52,8 +52,8 @@ def job_overhead(workdir: Path) -> dict:
     subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.engine"], check=True)
     out["import torch + package"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.engine, nowrongturns.fused_cpu as f; "
-                    "f.step_kernel(False, True, True, True)"], check=True)
+    subprocess.run([sys.executable, "-c", ("import torch, sklearn, nowrongturns.engine, nowrongturns.fused_cpu as f; "
+                    "f.step_kernel(False, True, True, True)")], check=True)
     out["the same + Numba and the cached CPU kernel"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import pandas, pyarrow, nowrongturns.stats"], check=True)

@@ -13,7 +13,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import jsonschema
@@ -187,7 +187,7 @@ def _where(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(section: str | None):
     """The schema's validator, or that of one of its $defs (a 1,000-run study validates 1,000 runs)."""
     full = schema()
@@ -222,7 +222,7 @@ def _section_defaults(name: str, given: dict | None) -> dict:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _integer_keys(section: str) -> frozenset:
     props = schema()["$defs"][section]["properties"]
     return frozenset(k for k, v in props.items() if "integer" in (v.get("type") or []) or v.get("type") == "integer")

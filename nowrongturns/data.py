@@ -71,7 +71,7 @@ def crop_offsets(seed: int, epoch: int, steps: int, batch: int, pad: int) -> tor
 
 def random_crop(images: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Tensor:
     """Batched random crop with zero padding (zero is the normalized mean), all on the device."""
-    b, c, h, w = images.shape
+    b, _c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
     rows = offsets[:, 0, None] + torch.arange(h, device=images.device)  # [b, h]
     cols = offsets[:, 1, None] + torch.arange(w, device=images.device)  # [b, w]

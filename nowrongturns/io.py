@@ -119,7 +119,7 @@ def load_tensors(path, weights_only: bool = True) -> dict:
         raise FileNotFoundError(f"missing file {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=weights_only)
-    except Exception as err:  # truncated zip, bad pickle, I/O error: all mean this file is unusable
+    except Exception as err:  # noqa: BLE001  truncated zip, bad pickle, I/O error: all mean this file is unusable
         raise _unreadable(path, err) from None
     if not isinstance(obj, dict):
         raise FileIntegrityError(f"{path} holds a {type(obj).__name__}, not the dict this pipeline writes")
@@ -181,7 +181,7 @@ def read_table(path):
         metadata = {k.decode(): json.loads(v) for k, v in raw.items()
                     if not k.startswith(b"pandas") and k != DIGEST_KEY.encode()}
         df = table.to_pandas()
-    except Exception as err:  # as above
+    except Exception as err:  # noqa: BLE001  as above
         raise _unreadable(path, err) from None
     recorded = raw.get(DIGEST_KEY.encode())
     _verify(path, recorded and recorded.decode(), lambda: table_digest(df, metadata))

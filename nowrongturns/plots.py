@@ -11,14 +11,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: the pipeline runs without a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from .config import FIGURE_TABLES  # noqa: E402  (which tables each kind reads: one list, also the rules')
-from .io import atomic_path, read_table  # noqa: E402
+from .config import FIGURE_TABLES
+from .io import atomic_path, read_table
 
 FIGURE_KINDS = tuple(FIGURE_TABLES)
 

@@ -21,7 +21,7 @@ class Task:
 
     def plan(self, epoch: int):
         """Whatever the epoch's steps need, computed once per epoch and moved to the device once."""
-        return None
+        return
 
     def loss(self, plan, step_in_epoch: int, epoch: int) -> torch.Tensor:
         raise NotImplementedError

@@ -8,17 +8,17 @@ rule aggregate:
         drift=f"{RUNS}/drift.json",
         epochs=f"{RUNS}/epochs.parquet",
         lolr=f"{RUNS}/lolr.parquet",
-    params:
-        budget=run_epochs,
-        grad_clip=run_grad_clip,
     log:
         f"{RUNS}/logs/aggregate.log",
     benchmark:
         f"{RUNS}/benchmarks/aggregate.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/nowrongturns.yaml"
+    params:
+        budget=run_epochs,
+        grad_clip=run_grad_clip,
     script:
         "../scripts/aggregate.py"

@@ -29,6 +29,7 @@ def one_of(run_ids):
     """A wildcard regex matching exactly these run ids (and nothing when there are none)."""
     return "|".join(re.escape(r) for r in run_ids) or "(?!)"
 
+
 RUNS = f"{RESULTS}/runs/{{run}}"
 FORMATS = PIPE.figures["formats"]
 

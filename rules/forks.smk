@@ -5,6 +5,17 @@ rule fork:
     output:
         w_star=f"{RUNS}/forks/{{fork}}/reference/w_star.pt",
         history=f"{RUNS}/forks/{{fork}}/reference/history.parquet",
+    log:
+        f"{RUNS}/logs/fork_{{fork}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/fork_{{fork}}.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
+    threads: run_threads
+    resources:
+        mem_mb=PIPE.resources["mem_mb"],
+        runtime=PIPE.resources["runtime"],
+        gpu=PIPE.resources["gpu"],
     params:
         settings=run_settings,
         fork=fork_of,
@@ -12,17 +23,6 @@ rule fork:
         trunk_dir=trunk_dir,
         fork_dir=lambda w: f"{RESULTS}/runs/{w.run}/forks/{w.fork}",
         checkpoint_every=PIPE.measure["checkpoint_every"],
-    log:
-        f"{RUNS}/logs/fork_{{fork}}.log",
-    benchmark:
-        f"{RUNS}/benchmarks/fork_{{fork}}.tsv"
-    threads: run_threads
-    resources:
-        mem_mb=PIPE.resources["mem_mb"],
-        runtime=PIPE.resources["runtime"],
-        gpu=PIPE.resources["gpu"],
-    conda:
-        "../envs/nowrongturns.yaml"
     script:
         "../scripts/fork.py"
 
@@ -33,18 +33,18 @@ rule forks_table:
         segment_files,
     output:
         f"{RUNS}/forks.parquet",
-    params:
-        budget=run_epochs,
-        forks=lambda w: [f for _, f in run_forks(w.run)],
-        fork_ids=lambda w: [fid for fid, _ in run_forks(w.run)],
     log:
         f"{RUNS}/logs/forks_table.log",
     benchmark:
         f"{RUNS}/benchmarks/forks_table.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/nowrongturns.yaml"
+    params:
+        budget=run_epochs,
+        forks=lambda w: [f for _, f in run_forks(w.run)],
+        fork_ids=lambda w: [fid for fid, _ in run_forks(w.run)],
     script:
         "../scripts/forks_table.py"

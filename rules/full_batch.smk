@@ -4,6 +4,17 @@ rule full_batch_segment:
         segment_inputs,
     output:
         f"{RUNS}/measure/full_batch_{{segment}}.parquet",
+    log:
+        f"{RUNS}/logs/full_batch_segment_{{segment}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/full_batch_segment_{{segment}}.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
+    threads: run_threads
+    resources:
+        mem_mb=PIPE.resources["mem_mb"],
+        runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
+        gpu=PIPE.resources["gpu"],
     params:
         targets=segment_targets,
         forks=segment_forks,
@@ -12,17 +23,6 @@ rule full_batch_segment:
         bounds=segment_bounds,
         every=PIPE.measure["full_batch_every"],
         tolerance=PIPE.measure["drift_tolerance"],
-    log:
-        f"{RUNS}/logs/full_batch_segment_{{segment}}.log",
-    benchmark:
-        f"{RUNS}/benchmarks/full_batch_segment_{{segment}}.tsv"
-    threads: run_threads
-    resources:
-        mem_mb=PIPE.resources["mem_mb"],
-        runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
-        gpu=PIPE.resources["gpu"],
-    conda:
-        "../envs/nowrongturns.yaml"
     script:
         "../scripts/full_batch_segment.py"
 
@@ -34,17 +34,17 @@ rule full_batch:
         steps=f"{RUNS}/steps.parquet",
     output:
         f"{RUNS}/full_batch.parquet",
-    params:
-        budget=run_epochs,
-        forks=lambda w: [fid for fid, _ in run_forks(w.run)],
     log:
         f"{RUNS}/logs/full_batch.log",
     benchmark:
         f"{RUNS}/benchmarks/full_batch.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/nowrongturns.yaml"
+    params:
+        budget=run_epochs,
+        forks=lambda w: [fid for fid, _ in run_forks(w.run)],
     script:
         "../scripts/full_batch.py"

@@ -6,22 +6,22 @@ rule reference:
         w0=f"{RUNS}/reference/w0.pt",
         w_star=f"{RUNS}/reference/w_star.pt",
         history=f"{RUNS}/reference/history.parquet",
-    params:
-        settings=run_settings,
-        run_dir=run_dir,
-        checkpoint_every=PIPE.measure["checkpoint_every"],
-        budgets=prefix_budgets,
     log:
         f"{RUNS}/logs/reference.log",
     benchmark:
         f"{RUNS}/benchmarks/reference.tsv"
+    conda:
+        "../envs/nowrongturns.yaml"
     threads: run_threads
     resources:
         mem_mb=PIPE.resources["mem_mb"],
         runtime=PIPE.resources["runtime"],
         gpu=PIPE.resources["gpu"],
-    conda:
-        "../envs/nowrongturns.yaml"
+    params:
+        settings=run_settings,
+        run_dir=run_dir,
+        checkpoint_every=PIPE.measure["checkpoint_every"],
+        budgets=prefix_budgets,
     script:
         "../scripts/reference.py"
 
@@ -39,20 +39,20 @@ rule prefix_reference:
         w0=f"{RUNS}/reference/w0.pt",
         w_star=f"{RUNS}/reference/w_star.pt",
         history=f"{RUNS}/reference/history.parquet",
-    wildcard_constraints:
-        run=one_of(PREFIXES),
-    params:
-        trunk_dir=trunk_dir,
-        trunk=lambda w: PIPE.trunk[w.run],
-        budget=run_epochs,
     log:
         f"{RUNS}/logs/reference.log",
     benchmark:
         f"{RUNS}/benchmarks/reference.tsv"
+    wildcard_constraints:
+        run=one_of(PREFIXES),
+    conda:
+        "../envs/nowrongturns.yaml"
     resources:
         mem_mb=PIPE.resources["mem_mb"],
         runtime=10,
-    conda:
-        "../envs/nowrongturns.yaml"
+    params:
+        trunk_dir=trunk_dir,
+        trunk=lambda w: PIPE.trunk[w.run],
+        budget=run_epochs,
     script:
         "../scripts/prefix_reference.py"

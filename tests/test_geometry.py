@@ -216,7 +216,7 @@ def test_kernels_compile_without_a_writable_cache():
     from nowrongturns.fused_cpu import compile_kernel
 
     namespace = {}
-    exec("def double(x):\n    return 2.0 * x\n", namespace)
+    exec("def double(x):\n    return 2.0 * x\n", namespace)  # noqa: S102  a function with no file
     assert compile_kernel(namespace["double"])(1.5) == 3.0
 
 
@@ -240,12 +240,12 @@ def test_cpu_sums_do_not_depend_on_where_the_arrays_lie():
 
     distant = sums(padded_zeros(n, np.float32))
     results = set()
-    for gap in range(0, 2 * n):  # w_prev right behind a copy of the input, without padding
+    for gap in range(2 * n):  # w_prev right behind a copy of the input, without padding
         buf = np.zeros(2 * n + gap, dtype=np.float32)
         buf[:n] = w
         results.add(sums(buf[n + gap:], w=buf[:n]))
     assert len(results) == 2 and distant in results  # the hazard is real: two summation orders
-    for gap in range(0, 2 * n):  # the input as close as the padding lets it be, and closer to its end
+    for gap in range(2 * n):  # the input as close as the padding lets it be, and closer to its end
         buf = np.zeros(n + gap + W_PREV_PAD + n + W_PREV_PAD, dtype=np.float32)
         buf[:n] = w
         assert sums(buf[n + gap + W_PREV_PAD:][:n], w=buf[:n]) == distant

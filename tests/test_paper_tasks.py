@@ -79,7 +79,7 @@ def test_imagenet_resnet_trains_and_replays_exactly(tmp_path, make_settings):
 def write_text_corpus(root):
     """A tiny WikiText-2-format corpus: wiki.{train,valid,test}.tokens."""
     root.mkdir(parents=True, exist_ok=True)
-    words = "the cat sat on the mat and the dog ate the cat food while it rained".split()
+    words = ["the", "cat", "sat", "on", "the", "mat", "and", "the", "dog", "ate", "the", "cat", "food", "while", "it", "rained"]
     for split, n in (("train", 120), ("valid", 30), ("test", 30)):
         lines = [" ".join(words[(i * 7) % len(words):] + words[:(i * 7) % len(words)]) for i in range(n // 10)]
         (root / f"wiki.{split}.tokens").write_text("\n".join(lines) + "\n")

@@ -31,7 +31,7 @@ def planned_jobs(workdir) -> dict:
     if "Nothing to be done" in out:
         return {}
     table = out.split("Job stats:")[1].split("\n\n")[0]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE))
     jobs.pop("total", None)
     return {rule: int(n) for rule, n in jobs.items()}
 

@@ -29,7 +29,7 @@ def job_stats(stdout: str) -> dict:
     """The "Job stats:" table of a dry run as {rule: count} (the first table; `total` dropped)."""
     assert "Job stats:" in stdout, f"no job table in the dry run's output:\n{stdout[-3000:]}"
     table = stdout.split("Job stats:")[1].split("\n\n")[0]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE))
     jobs.pop("total", None)
     return {rule: int(n) for rule, n in jobs.items()}
 

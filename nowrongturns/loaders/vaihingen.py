@@ -56,7 +56,7 @@ class Tiles:
     images: list[torch.Tensor]  # uint8 [3, H, W]
     labels: list[torch.Tensor]  # uint8 [H, W], class indices (uint8 keeps 16 full tiles small)
 
-    def to(self, device) -> "Tiles":
+    def to(self, device) -> Tiles:
         """The tiles on `device`: patches are then cut there, with no copy per batch."""
         return Tiles(self.ids, [x.to(device) for x in self.images], [y.to(device) for y in self.labels])
 
