@@ -30,6 +30,10 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 
 
+# The report (snakemake --report report.html): this page, then every figure and table by study.
+report: "report/workflow.rst"
+
+
 # Every rule runs in this image under --use-singularity (config key `container`).
 container: PIPE.container
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from . import paths
 from .config import ConfigError, load_file
 
 
@@ -56,24 +56,21 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    run_dir = Path(pipe.results) / "runs" / run.run_id
+    run_dir = paths.run_dir(pipe.results, run.run_id)
     with logged():
         if args.command == "reference":
             from .reference import run_reference
 
-            ref = run_dir / "reference"
             run_reference(run.settings, run.run_id, run_dir, pipe.measure["checkpoint_every"],
-                          ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet",
+                          paths.w0(run_dir), paths.w_star(run_dir), paths.history(run_dir),
                           budgets=list(pipe.budgets[run.run_id]))
         else:
             from .replay import run_segment
 
             start, end = pipe.segments(run.run_id)[args.segment]
             run_segment(run.settings, run.run_id, run_dir, args.segment, start, end,
-                        {b: Path(pipe.results) / "runs" / r / "reference" / "w_star.pt"
-                         for b, r in pipe.budgets[run.run_id].items()},
-                        run_dir / "measure" / f"segment_{args.segment}.parquet",
-                        pipe.measure["drift_tolerance"])
+                        {b: paths.w_star(paths.run_dir(pipe.results, r)) for b, r in pipe.budgets[run.run_id].items()},
+                        paths.segment(run_dir, args.segment), pipe.measure["drift_tolerance"])
     return 0
 
 

@@ -13,36 +13,26 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 import jsonschema
 import yaml
 
-# Which models each dataset can feed. Checked after expansion so that a grid
-# cannot silently produce an impossible run.
-COMPATIBLE = {
-    "digits": {"mlp", "cnn"},
-    "gaussian_regression": {"alm"},
-    "none": {"sinusoidal_mixture", "random_walk"},
-    "cifar10": {"cifar_resnet18", "medium_mlp"},
-    "imagenet": {"resnet18", "resnet50", "resnet152"},
-    "wikitext2": {"transformer_lm"},
-    "ptb": {"transformer_lm"},
-    "vaihingen": {"unet", "segnet"},
-}
-WIDTHS = {"cifar_resnet18": (1, 2), "resnet18": (0.5, 1, 2), "resnet50": (0.5, 1, 2), "resnet152": (0.5, 1, 2),
-          "segnet": (0.5, 1, 2)}
+from . import figure_kinds, paths, registry
+from .describe import SGD_FAMILY, lr_in_force
+from .describe import fmt as _fmt
+
 # Where the data lives and how it is fetched do not change the trajectory: not in the run's name,
 # nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
 # holds is in the name, as its fingerprint.
 RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path")
 # What is measured against a run, not how it is trained: not in its name either (forks are jobs of their own).
 MEASUREMENT_KEYS = ("forks",)
-_PAPER_DATA = ("cifar10", "imagenet", "wikitext2", "ptb", "vaihingen")
 
-# Settings that only matter for some choices; dropped before hashing so that,
-# say, an Adam run does not change identity when `momentum` is edited.
+# Settings that only matter for some choices; dropped before hashing so that, say, an Adam run does
+# not change identity when `momentum` is edited. Those only some data sets or models use are listed in
+# their registry rows (registry.uses).
 _ONLY_FOR = {
     # CPU runs ignore it, and the default is left out so that run names predating the key are kept.
     "gpu_kernels": lambda r: r["device"] != "cpu" and r["gpu_kernels"] != "deterministic",
@@ -52,25 +42,6 @@ _ONLY_FOR = {
     "warmup_epochs": lambda r: r["schedule"] == "cosine",
     "step_epochs": lambda r: r["schedule"] == "step",
     "step_gamma": lambda r: r["schedule"] == "step",
-    "dataset_size": lambda r: r["dataset"] == "gaussian_regression",
-    "steps_per_epoch": lambda r: r["dataset"] == "none",
-    "batch_size": lambda r: r["dataset"] != "none",
-    "depth": lambda r: r["model"] in ("mlp", "cnn"),
-    "dropout": lambda r: r["model"] in ("mlp", "cnn", "transformer_lm"),
-    "init_scale": lambda r: r["model"] in ("alm", "sinusoidal_mixture"),
-    "width": lambda r: r["model"] not in ("cifar_resnet18", "resnet18", "resnet50", "resnet152", "transformer_lm",
-                                          "unet", "segnet"),
-    "width_multiplier": lambda r: r["model"] in WIDTHS,
-    "crop_size": lambda r: r["dataset"] == "imagenet",
-    "emsize": lambda r: r["model"] == "transformer_lm",
-    "nhead": lambda r: r["model"] == "transformer_lm",
-    "nhid": lambda r: r["model"] == "transformer_lm",
-    "nlayers": lambda r: r["model"] == "transformer_lm",
-    "bptt": lambda r: r["model"] == "transformer_lm",
-    "patch_size": lambda r: r["dataset"] == "vaihingen",
-    "patches_per_epoch": lambda r: r["dataset"] == "vaihingen",
-    "val_patches": lambda r: r["dataset"] == "vaihingen",
-    "augment": lambda r: r["dataset"] == "digits",
     # Off by default: dropped when off, so adding them left every earlier run's hash as it was.
     "lr_scaling": lambda r: r["lr_scaling"] != "none",
     "final_low_lr_epoch": lambda r: r["final_low_lr_epoch"],
@@ -81,27 +52,6 @@ _ONLY_FOR = {
     "lolr_smoothing": lambda r: r["schedule"] == "lolr",
     "forks": lambda r: bool(r["forks"]),
 }
-# The SGD family: its step is lr·G (with momentum, a running sum of such steps), which loLR prices.
-SGD_FAMILY = ("sgd", "momentum", "nesterov")
-# Objectives with no full-batch loss to take a gradient of: the random walk's "gradient" is pure noise.
-NO_FULL_BATCH = {"random_walk"}
-# The tables each figure kind reads, per run (paths: table_path).
-FIGURE_TABLES = {
-    "gamma": ("epochs",),
-    "stacked": ("epochs",),
-    "lolr": ("lolr",),
-    "distance": ("epochs",),
-    "counterexamples": ("steps",),
-    "random_walk": ("steps",),
-    "full_batch": ("full_batch",),
-    "forks": ("forks",),
-    "path": ("path",),
-    "schedules": ("history", "epochs"),
-}
-# Tables written only for the runs whose studies draw them (or that declare forks).
-OPTIONAL_TABLES = ("full_batch", "path", "forks")
-
-
 _NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
                 "width_multiplier"}
 
@@ -177,10 +127,24 @@ def segment_bounds(epochs: int, every: int) -> list[tuple[int, int]]:
     return [(s, min(s + every, epochs)) for s in starts]
 
 
-@lru_cache(maxsize=1)
+@cache
 def schema() -> dict:
+    """The config schema, with the lists it shares with the code filled in from the code: data sets and
+    models (registry), figure kinds and the default figures (figure_kinds), the keys an override may set
+    (the run's settings)."""
     text = resources.files("nowrongturns").joinpath("schemas/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    full = yaml.safe_load(text)
+    defs = full["$defs"]
+    run = defs["run"]["properties"]
+    run["dataset"]["enum"] = list(registry.DATASETS)
+    run["model"]["enum"] = list(registry.MODELS)
+    figures = defs["study"]["properties"]["figures"]
+    figures["items"]["enum"] = list(figure_kinds.KINDS)
+    figures["default"] = list(figure_kinds.DEFAULT_FIGURES)
+    # A list value in an override is a grid axis, so settings whose value is itself a list (forks) are
+    # set in a study's base instead.
+    defs["override"]["propertyNames"] = {"enum": [k for k, v in run.items() if v.get("type") != "array"]}
+    return full
 
 
 def _where(path) -> str:
@@ -265,7 +229,7 @@ def normalize(settings: dict) -> dict:
     """Drop settings the run cannot use, and make numbers canonical, so equal trajectories hash equally."""
     out = {}
     for key, value in sorted(settings.items()):
-        if key in _ONLY_FOR and not _ONLY_FOR[key](settings):
+        if (key in _ONLY_FOR and not _ONLY_FOR[key](settings)) or not registry.uses(settings, key):
             continue
         if key in _NUMBER_KEYS and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)  # `lr: 1` and `lr: 1.0` are the same run
@@ -279,14 +243,10 @@ def run_hash(settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def _fmt(value) -> str:
-    """A number as run names and labels show it: 0.05, 1e6, 1e-07 (no '+', which run ids exclude)."""
-    return f"{value:g}".replace("e+", "e") if isinstance(value, float) else str(value)
-
-
 def readable_name(s: dict) -> str:
-    model = s["model"] + (f"x{_fmt(s['width_multiplier'])}" if s["model"] in WIDTHS else "")
-    lr = f"lolr{_fmt(s['lolr_scale'])}" if s["schedule"] == "lolr" else f"lr{_fmt(s['lr'])}"
+    model = s["model"] + (f"x{_fmt(s['width_multiplier'])}" if registry.MODELS[s["model"]].widths else "")
+    # The lr in force: under lr_scaling sqrt_batch, not the configured one (the hash tells runs apart).
+    lr = f"lolr{_fmt(s['lolr_scale'])}" if s["schedule"] == "lolr" else f"lr{_fmt(lr_in_force(s))}"
     parts = [s["dataset"], model, s["optimizer"], lr]
     if s["dataset"] != "none":
         parts.append(f"bs{s['batch_size']}")
@@ -305,18 +265,14 @@ def check_run(settings: dict, where: str) -> None:
         if token not in _VALID_SETTINGS:
             _validate({key: value}, "run", where)
             _VALID_SETTINGS.add(token)
-    dataset, model = settings["dataset"], settings["model"]
-    if model not in COMPATIBLE[dataset]:
-        raise ConfigError(
-            f"config key {where}.model = {model!r}: dataset {dataset!r} takes "
-            f"model {' or '.join(sorted(COMPATIBLE[dataset]))}"
-        )
-    if model in WIDTHS and settings["width_multiplier"] not in WIDTHS[model]:
-        raise ConfigError(f"config key {where}.width_multiplier = {settings['width_multiplier']!r}: "
-                          f"{model} takes {' or '.join(map(str, WIDTHS[model]))}")
-    if dataset in _PAPER_DATA and not settings.get("data_dir"):
-        raise ConfigError(f"config key {where}.data_dir = None: dataset {dataset!r} is read from a folder; "
-                          f"set data_dir to where it lives")
+    problem = registry.incompatibility(settings)
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"config key {where}.{key} = {settings[key]!r}: {message}")
+    dataset = settings["dataset"]
+    if registry.needs_data_dir(dataset) and not settings.get("data_dir"):
+        raise ConfigError(f"config key {where}.data_dir = None: dataset {dataset!r} is read from a folder "
+                          f"({registry.DATASETS[dataset].files}); set data_dir to where it lives")
 
 
 def load(config: dict, read_data: bool = True) -> Pipeline:
@@ -346,8 +302,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     points = []  # (study, where, settings, label)
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
-        pipe.studies[name] = Study(name, [], {}, compare,
-                                   list(spec.get("figures", ["gamma", "stacked", "lolr", "distance"])))
+        pipe.studies[name] = Study(name, [], {}, compare, list(spec.get("figures", figure_kinds.DEFAULT_FIGURES)))
         for i, override in enumerate(_expand(spec.get("overrides"))):
             where = f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base")
             settings = coerce_types({**base_defaults, **spec["base"], **override}, "run", where)
@@ -358,7 +313,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
                 raise ConfigError(f"config key studies.{name}: gpu_kernels = 'fast' cannot replay the reference "
                                   f"exactly, but measure.drift_tolerance = 0; set it above 0 (e.g. 1e-3) or use "
                                   f"gpu_kernels: deterministic")
-            if settings["dataset"] in _PAPER_DATA:
+            if registry.needs_data_dir(settings["dataset"]):
                 settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
@@ -371,7 +326,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
             source = _lolr_source(by_label, settings, where)
             source_id = _identify(normalize(source)).run_id
             settings["lolr_source"] = source_id
-            settings["lolr_path"] = f"{results}/runs/{source_id}/lolr.parquet"
+            settings["lolr_path"] = paths.table(paths.run_dir(results, source_id), "lolr")
         run = _identify(normalize(settings))
         if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
             raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
@@ -469,8 +424,8 @@ def check_figures(pipe: Pipeline, study: Study) -> None:
         settings = pipe.runs[run_id].settings
         tables = pipe.tables.setdefault(run_id, set())
         for kind in study.figures:
-            needs = {t for t in FIGURE_TABLES[kind] if t in OPTIONAL_TABLES}
-            if needs & {"full_batch", "path"} and settings["model"] in NO_FULL_BATCH:
+            needs = {t for t in figure_kinds.tables(kind) if t in figure_kinds.OPTIONAL_TABLES}
+            if needs & {"full_batch", "path"} and not registry.MODELS[settings["model"]].full_batch:
                 raise ConfigError(f"config key studies.{study.name}.figures: {kind} needs a full-batch loss, "
                                   f"which run {run_id} ({settings['model']}) does not have")
             if "forks" in needs and not settings.get("forks"):
@@ -561,6 +516,17 @@ def figure_hash(pipe: Pipeline, study: Study) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def table_hash(study: Study) -> str:
+    """Names a study's report table by its runs and labels (figure settings do not change it)."""
+    blob = json.dumps({"runs": study.runs, "labels": study.labels}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def runs_hash(pipe: Pipeline) -> str:
+    """Names the drift summary by the runs it lists."""
+    return hashlib.sha256(json.dumps(sorted(pipe.runs)).encode()).hexdigest()[:10]
 
 
 def overview_studies(pipe: Pipeline) -> list[Study]:

@@ -6,6 +6,7 @@ The loaders (nowrongturns/loaders/) check the content itself when they read it.
 from __future__ import annotations
 
 from .loaders.layouts import CIFAR_BATCHES, IMAGE_SUFFIXES, TEXT_NAMINGS, TEXT_SPLITS, VAIHINGEN_TOP
+from .registry import DATASETS, load_object
 
 
 class DataLayoutError(ValueError):
@@ -17,15 +18,17 @@ def _under(files: dict, prefix: str, suffixes=None) -> bool:
 
 
 def check_layout(dataset: str, root: str, files: dict) -> None:
-    """files: {relative name: [size, ...]} as the fingerprint lists them."""
-    check = _CHECKS.get(dataset)
+    """files: {relative name: [size, ...]} as the fingerprint lists them; the data set's registry row
+    names its check."""
+    check = DATASETS[dataset].check
     if check is not None:
-        problem = check(files)
+        problem = load_object(check)(files)
         if problem:
             raise DataLayoutError(f"{dataset} data in {root}: {problem}")
 
 
-def _cifar10(files):
+# Each check: the problem with a folder's file list, or None.
+def check_cifar10(files):
     for prefix in ("cifar-10-batches-py/", ""):
         if any(prefix + b in files for b in CIFAR_BATCHES):
             missing = [prefix + b for b in CIFAR_BATCHES if prefix + b not in files]
@@ -36,12 +39,12 @@ def _cifar10(files):
             "test/<class>/*.png image folders")
 
 
-def _imagenet(files):
+def check_imagenet(files):
     missing = [s for s in ("train", "val") if not _under(files, f"{s}/", (".jpeg", ".jpg", ".png"))]
     return f"no images in {' or '.join(f'{s}/<wnid>/' for s in missing)}" if missing else None
 
 
-def _text(files):
+def check_text(files):
     for naming in TEXT_NAMINGS:
         names = {s: naming.format(s) for s in TEXT_SPLITS}
         if names["train"] in files:
@@ -53,10 +56,8 @@ def _text(files):
     return "found none of " + ", ".join(n.format("train") for n in TEXT_NAMINGS)
 
 
-def _vaihingen(files):
+def check_vaihingen(files):
     if not _under(files, VAIHINGEN_TOP + "/", (".tif", ".png")):
         return f"no tiles in {VAIHINGEN_TOP}/ (expected {VAIHINGEN_TOP}/top_mosaic_09cm_area<N>.tif)"
     return None
 
-
-_CHECKS = {"cifar10": _cifar10, "imagenet": _imagenet, "wikitext2": _text, "ptb": _text, "vaihingen": _vaihingen}

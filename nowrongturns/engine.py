@@ -18,8 +18,8 @@ from . import gpu_slots
 from .flat import FlatParams
 from .lolr_schedule import with_schedule
 from .optim import build_optimizer, lr_at, weight_decay_at
+from .registry import build_task
 from .seeding import derive_seed
-from .tasks import build_task
 
 log = logging.getLogger("nowrongturns")
 

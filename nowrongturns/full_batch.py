@@ -22,6 +22,7 @@ import torch
 from .engine import Trainer, device_name
 from .io import read_table, write_parquet
 from .metrics import metrics
+from .models import in_mode
 from .optim import weight_decay_at
 from .reference import checkpoint_path, load_checkpoint, load_weights
 from .replay import buffer_drift, check_drift, on_reference_device, relative_drift
@@ -46,33 +47,31 @@ def full_batch_gradient(trainer: Trainer, mode: str, epoch: int | None = None) -
     model, flat = trainer.model, trainer.flat
     acc = torch.zeros(flat.numel, dtype=torch.float64, device=flat.data.device)
     total = torch.zeros((), dtype=torch.float64, device=flat.data.device)
-    was_training = model.training
     if mode == "eval":
-        model.eval()
         count = 0
-        for loss_sum, n in trainer.task.full_batch_terms():
-            flat.zero_grad()
-            loss_sum.backward()
-            acc += flat.grad.double()
-            total += loss_sum.detach().double()
-            count += n
+        with in_mode(model, training=False):
+            for loss_sum, n in trainer.task.full_batch_terms():
+                flat.zero_grad()
+                loss_sum.backward()
+                acc += flat.grad.double()
+                total += loss_sum.detach().double()
+                count += n
     else:
         epoch = trainer.epoch if epoch is None else epoch
         saved = _Untouched(trainer)
-        model.train()
         plan = trainer.task.plan(epoch)
         count = trainer.steps_per_epoch
-        for i in range(count):
-            if trainer.uses_dropout:  # the masks of the step itself
-                torch.manual_seed(derive_seed("dropout", trainer.s["seed"], epoch, i))
-            flat.zero_grad()
-            loss = trainer.task.loss(plan, i, epoch)
-            loss.backward()
-            acc += flat.grad.double()
-            total += loss.detach().double()
+        with in_mode(model, training=True):
+            for i in range(count):
+                if trainer.uses_dropout:  # the masks of the step itself
+                    torch.manual_seed(derive_seed("dropout", trainer.s["seed"], epoch, i))
+                flat.zero_grad()
+                loss = trainer.task.loss(plan, i, epoch)
+                loss.backward()
+                acc += flat.grad.double()
+                total += loss.detach().double()
         saved.restore()
     flat.zero_grad()
-    model.train(was_training)
     return FullBatch(float(total) / count, acc / count)
 
 

@@ -58,9 +58,13 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
-def write_json(obj, path) -> None:
+def write_text(text: str, path) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(obj, path) -> None:
+    write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
 
 
 # -- tensor files (w0, w*, checkpoints) -------------------------------------------------------

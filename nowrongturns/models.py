@@ -5,8 +5,22 @@ parameter vector `w`, so they go through exactly the same protocol as networks.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+
+
+@contextmanager
+def in_mode(model: nn.Module, training: bool):
+    """The model in training or evaluation mode for the block, then back in the mode it had: a validation
+    pass in the middle of training must not leave dropout off or BatchNorm frozen."""
+    was_training = model.training
+    model.train(training)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class MLP(nn.Module):

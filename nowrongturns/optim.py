@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from .describe import lr_in_force
+
 
 def build_optimizer(params, s: dict) -> torch.optim.Optimizer:
     # The lr here is a placeholder: every step sets its own (lr_at); a lolr schedule has no `lr` setting.
@@ -32,9 +34,7 @@ def lr_at(s: dict, step: int, steps_per_epoch: int) -> float:
     """The learning rate in force at global step `step` (0-based)."""
     if s["schedule"] == "lolr":  # per epoch, from the source run's loLR (lolr_schedule.with_schedule)
         return s["lolr_values"][step // steps_per_epoch]
-    base = s["lr"]
-    if s.get("lr_scaling", "none") == "sqrt_batch":
-        base *= math.sqrt(s["batch_size"] / 64)
+    base = lr_in_force(s)
     if _in_low_epoch(s, step, steps_per_epoch):
         base *= LOW_EPOCH_FACTOR
     schedule = s["schedule"]

@@ -17,6 +17,7 @@ from . import data
 from .architectures import SegNet, TransformerModel, UNet, build_resnet, medium_mlp, pixel_cross_entropy
 from .loaders import cifar10, text, vaihingen
 from .loaders.seeded import make_loader
+from .models import in_mode
 from .seeding import derive_seed
 from .tasks import Task
 
@@ -34,15 +35,13 @@ def _init_seed(settings) -> None:
 
 @torch.no_grad()
 def _accuracy(model, batches) -> dict:
-    was_training = model.training
-    model.eval()
     loss, correct, n = 0.0, 0, 0
-    for x, y in batches:
-        logits = model(x)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        n += y.numel()
-    model.train(was_training)
+    with in_mode(model, training=False):
+        for x, y in batches:
+            logits = model(x)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += y.numel()
     return {"val_loss": loss / n, "val_acc": correct / n}
 
 
@@ -193,14 +192,12 @@ class LanguageModelTask(Task):
 
     @torch.no_grad()
     def evaluate(self):
-        was_training = self.model.training
-        self.model.eval()
         total, n = 0.0, 0
-        for i in range(0, len(self.val_data) - 1, self.bptt):
-            x, y = text.get_batch(self.val_data, i, self.bptt)
-            total += float(F.nll_loss(self.model(x).view(-1, self.ntokens), y, reduction="sum"))
-            n += y.numel()
-        self.model.train(was_training)
+        with in_mode(self.model, training=False):
+            for i in range(0, len(self.val_data) - 1, self.bptt):
+                x, y = text.get_batch(self.val_data, i, self.bptt)
+                total += float(F.nll_loss(self.model(x).view(-1, self.ntokens), y, reduction="sum"))
+                n += y.numel()
         return {"val_loss": total / n, "val_ppl": math.exp(total / n)}
 
 
@@ -235,22 +232,11 @@ class SegmentationTask(Task):
 
     @torch.no_grad()
     def evaluate(self):
-        was_training = self.model.training
-        self.model.eval()
         correct, n = 0, 0
-        for x, y in vaihingen.val_batches(self.val_tiles, self.s["eval_batch_size"], self.patch,
-                                          self.s["val_patches"]):
-            pred = self.model(x.to(self.device, self.dtype)).argmax(1)
-            correct += int((pred == y.to(self.device)).sum())
-            n += y.numel()
-        self.model.train(was_training)
+        with in_mode(self.model, training=False):
+            for x, y in vaihingen.val_batches(self.val_tiles, self.s["eval_batch_size"], self.patch,
+                                              self.s["val_patches"]):
+                pred = self.model(x.to(self.device, self.dtype)).argmax(1)
+                correct += int((pred == y.to(self.device)).sum())
+                n += y.numel()
         return {"val_pixel_acc": correct / n}
-
-
-TASKS = {
-    "cifar10": CIFAR10Task,
-    "imagenet": ImageNetTask,
-    "wikitext2": LanguageModelTask,
-    "ptb": LanguageModelTask,
-    "vaihingen": SegmentationTask,
-}

@@ -1,7 +1,9 @@
 """Figures of a study: per-epoch and per-step geometry of the optimization path.
 
-Each figure kind reproduces one figure of "No Wrong Turns" (Guille-Escuret et al.)
-from the Parquet tables written for each run (steps, epochs, lolr).
+Each figure kind (nowrongturns/figure_kinds.py) reproduces one figure of "No Wrong Turns"
+(Guille-Escuret et al.), or goes beyond it, from the Parquet tables written for each run. Every
+figure says what it shows on its own: its title names the data set, model, optimizer and lr in force
+and what varies (describe.title); legends give the lr in force where the config's lr was scaled.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .config import FIGURE_TABLES
+from . import describe
+from .figure_kinds import KINDS, tables
 from .io import atomic_path, read_table
 
-FIGURE_KINDS = tuple(FIGURE_TABLES)
+FIGURE_KINDS = tuple(KINDS)
 
 GAMMA_LABEL = "γ = cos(G, w − w*)"
 
@@ -76,22 +79,21 @@ def _save(fig, out_dir: pathlib.Path, kind: str, formats, dpi) -> list[pathlib.P
     return written
 
 
-def _gamma_panel(ax, runs, title, drop_final_epoch, ylabel=GAMMA_LABEL):
+def _gamma_panel(ax, runs, drop_final_epoch, ylabel=GAMMA_LABEL):
     for i, run in enumerate(runs):
         _banded(ax, epoch_rows(run["epochs"], drop_final_epoch), "gamma", run["label"], f"C{i}")
     ax.axhline(0, color="black", linewidth=0.6)
     _style(ax, "epoch", ylabel)
-    ax.set_title(title)
     ax.legend(fontsize="small")
 
 
-def plot_gamma(runs, study, drop_final_epoch):
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    _gamma_panel(ax, runs, study, drop_final_epoch)
+def plot_gamma(runs, drop_final_epoch):
+    fig, ax = plt.subplots(figsize=(6, 4.4), layout="constrained")
+    _gamma_panel(ax, runs, drop_final_epoch)
     return fig
 
 
-def plot_stacked(runs, study, drop_final_epoch):
+def plot_stacked(runs, drop_final_epoch):
     fig, axes = plt.subplots(3, 1, figsize=(6, 8), sharex=True, layout="constrained")
     panels = (("rsi", "RSI"), ("eb", "EB"), ("gamma", GAMMA_LABEL))
     for i, run in enumerate(runs):
@@ -102,15 +104,19 @@ def plot_stacked(runs, study, drop_final_epoch):
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax, ylabel=ylabel)
     axes[-1].set_xlabel("epoch")
-    axes[0].set_title(study)
     axes[0].legend()
     return fig
 
 
-def plot_lolr(runs, study, drop_final_epoch):
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+def plot_lolr(runs, drop_final_epoch):
+    """loLR = RSI/EB² is the best step size along −G, so it prices the step −lr·G of the SGD family. Adam
+    rescales each coordinate of G: its lr is not a step size along G, and the two do not compare. Such runs
+    are left out and named in a note."""
+    fig, ax = plt.subplots(figsize=(6, 4.6), layout="constrained")
+    drawn = [r for r in runs if r["about"]["sgd_family"]]
+    left_out = [r for r in runs if not r["about"]["sgd_family"]]
     handles = []
-    for i, run in enumerate(runs):
+    for i, run in enumerate(drawn):
         df = epoch_rows(run["lolr"], drop_final_epoch).replace([np.inf, -np.inf], np.nan)
         x, c = df["epoch"].to_numpy(), f"C{i}"
         ax.plot(x, df["lolr_mean"], "-", marker=".", color=c)
@@ -118,41 +124,47 @@ def plot_lolr(runs, study, drop_final_epoch):
         ax.plot(x, df["lr"], ":", color=c)
         handles.append(Line2D([], [], color=c, label=run["label"]))
     # Line style encodes the statistic; colour encodes the run.
-    handles += [
-        Line2D([], [], color="gray", linestyle="-", label="loLR (mean)"),
-        Line2D([], [], color="gray", linestyle="--", label="loLR (median)"),
-        Line2D([], [], color="gray", linestyle=":", label="lr used"),
-    ]
-    # loLR is negative where γ < 0; a log axis can only mask those points.
-    ax.set_yscale("log", nonpositive="mask")
+    if drawn:
+        handles += [
+            Line2D([], [], color="gray", linestyle="-", label="loLR (mean)"),
+            Line2D([], [], color="gray", linestyle="--", label="loLR (median)"),
+            Line2D([], [], color="gray", linestyle=":", label="lr in force"),
+        ]
+        # loLR is negative where γ < 0; a log axis can only mask those points.
+        ax.set_yscale("log", nonpositive="mask")
+        ax.legend(handles=handles, fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no SGD-family run to draw", ha="center", va="center", transform=ax.transAxes)
     _style(ax, "epoch", "learning rate")
-    ax.set_title(study)
-    ax.legend(handles=handles, fontsize="small")
+    if left_out:
+        names = ", ".join(r["label"] if r["about"]["optimizer"] in r["label"] else f"{r['label']} ({r['about']['optimizer']})"
+                          for r in left_out)
+        fig.supxlabel(f"Not drawn: {names}. loLR prices a step −lr·G; an adaptive optimizer rescales\n"
+                      f"each coordinate of G, so its lr is no step size along G to compare with.",
+                      fontsize="small", color="dimgray")
     return fig
 
 
-def plot_distance(runs, study, drop_final_epoch):
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+def plot_distance(runs, drop_final_epoch):
+    fig, ax = plt.subplots(figsize=(6, 4.4), layout="constrained")
     for i, run in enumerate(runs):
         _banded(ax, epoch_rows(run["epochs"], drop_final_epoch), "d_norm", run["label"], f"C{i}")
     ax.set_yscale("log", nonpositive="mask")
     _style(ax, "epoch", "‖w_t − w*‖")
-    ax.set_title(study)
     ax.legend()
     return fig
 
 
-def _per_run_columns(runs, nrows, study):
+def _per_run_columns(runs, nrows):
     fig, axes = plt.subplots(
-        nrows, len(runs), figsize=(max(5.0, 3.6 * len(runs)), max(3.6, 2.8 * nrows)),
+        nrows, len(runs), figsize=(max(5.6, 3.6 * len(runs)), max(4.0, 2.8 * nrows + 0.6)),
         sharex="col", squeeze=False, layout="constrained",
     )
-    fig.suptitle(study)
     return fig, axes
 
 
-def plot_counterexamples(runs, study, drop_final_epoch):
-    fig, axes = _per_run_columns(runs, 2, study)
+def plot_counterexamples(runs, drop_final_epoch):
+    fig, axes = _per_run_columns(runs, 2)
     for j, run in enumerate(runs):
         df = run["steps"].sort_values("step")
         for ax, metric, ylabel in ((axes[0, j], "rsi", "RSI"), (axes[1, j], "gamma", GAMMA_LABEL)):
@@ -164,8 +176,8 @@ def plot_counterexamples(runs, study, drop_final_epoch):
     return fig
 
 
-def plot_random_walk(runs, study, drop_final_epoch):
-    fig, axes = _per_run_columns(runs, 1, study)
+def plot_random_walk(runs, drop_final_epoch):
+    fig, axes = _per_run_columns(runs, 1)
     for j, run in enumerate(runs):
         ax = axes[0, j]
         df = run["steps"].sort_values("step")
@@ -182,7 +194,7 @@ def plot_random_walk(runs, study, drop_final_epoch):
     return fig
 
 
-def plot_full_batch(runs, study, drop_final_epoch):
+def plot_full_batch(runs, drop_final_epoch):
     """Full-batch γ (eval and train mode) against the minibatch γ per epoch; below, the share noise takes."""
     fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True, layout="constrained")
     for i, run in enumerate(runs):
@@ -205,15 +217,14 @@ def plot_full_batch(runs, study, drop_final_epoch):
         ax.axhline(0, color="black", linewidth=0.6)
     _style(axes[0], ylabel=GAMMA_LABEL)
     _style(axes[1], "epoch (full batch at its start)", "noise share 1 − γ_minibatch / γ_full (train mode)")
-    axes[0].set_title(f"{study}: full-batch against minibatch γ")
     axes[0].legend(handles=handles, fontsize="small")
     return fig
 
 
-def plot_forks(runs, study, drop_final_epoch):
+def plot_forks(runs, drop_final_epoch):
     """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w*. The
     final epoch stays: against w* it is where the induced bias is largest, against w*′ it is as any other."""
-    fig, axes = _per_run_columns(runs, 1, study)
+    fig, axes = _per_run_columns(runs, 1)
     for j, run in enumerate(runs):
         ax = axes[0, j]
         df = epoch_rows(run["forks"], drop_final_epoch=False)
@@ -234,7 +245,7 @@ def plot_forks(runs, study, drop_final_epoch):
     return fig
 
 
-def plot_path(runs, study, drop_final_epoch):
+def plot_path(runs, drop_final_epoch):
     """The straight path from w_t to w*: full-batch training loss and γ toward w* against α, one line per pair."""
     fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True, layout="constrained")
     k = 0
@@ -253,7 +264,6 @@ def plot_path(runs, study, drop_final_epoch):
     _style(axes[1], "α in w(α) = (1 − α)·w_t + α·w*", "full-batch γ toward w*")
     axes[0].xaxis.set_major_locator(matplotlib.ticker.AutoLocator())  # α is not a whole number
     axes[1].xaxis.set_major_locator(matplotlib.ticker.AutoLocator())
-    axes[0].set_title(f"{study}: the straight path to w*")
     axes[0].legend(fontsize="small")
     return fig
 
@@ -265,7 +275,7 @@ def _val_metric(history: pd.DataFrame) -> str | None:
     return None
 
 
-def plot_schedules(runs, study, drop_final_epoch):
+def plot_schedules(runs, drop_final_epoch):
     """lr, the validation metric and γ per epoch for runs that differ in their schedule (a loLR-shaped one
     among them); the legend gives each run's final training loss and validation metric."""
     fig, axes = plt.subplots(3, 1, figsize=(6.4, 9), sharex=True, layout="constrained")
@@ -283,11 +293,10 @@ def plot_schedules(runs, study, drop_final_epoch):
             axes[1].plot(history["epoch"], history[metric], marker=".", color=c)
         _banded(axes[2], epoch_rows(run["epochs"], drop_final_epoch), "gamma", run["label"], c)
     axes[0].set_yscale("log", nonpositive="mask")
-    _style(axes[0], ylabel="lr (last step of the epoch)")
+    _style(axes[0], ylabel="lr in force (last step of the epoch)")
     _style(axes[1], ylabel=metric or "no validation metric")
     _style(axes[2], "epoch", GAMMA_LABEL)
     axes[2].axhline(0, color="black", linewidth=0.6)
-    axes[0].set_title(f"{study}: schedules")
     axes[0].legend(fontsize="small")
     return fig
 
@@ -306,13 +315,37 @@ _PLOTTERS = {
 }
 
 
-def render_study(out_dir, study: str, kinds, runs: list[dict], compare: str,
+def load_runs(runs: list[dict], kinds) -> list[dict]:
+    """Each run's tables that the kinds read, keyed by table name, with its legend and settings (about).
+    Everything is read first, so a missing table fails before anything is written."""
+    needed = sorted({t for k in kinds for t in tables(k)})
+    loaded = []
+    for r in runs:
+        if "about" not in r:
+            raise ValueError(f"run {r.get('run_id')!r}: no 'about' (describe.about of its settings), which "
+                             f"titles and legends need")
+        loaded.append({"label": describe.legend(r["label"], r["about"]), "about": r["about"],
+                       **{t: _read_table(r[t], r.get("run_id")) for t in needed}})
+    return loaded
+
+
+def draw(kind: str, loaded: list[dict], study: str, compare: str | None, drop_final_epoch: bool = True):
+    """The figure of one kind (a matplotlib Figure; the caller closes it), titled by what it shows."""
+    if kind not in _PLOTTERS:
+        raise ValueError(f"unknown figure kind {kind!r}; expected one of {FIGURE_KINDS}")
+    fig = _PLOTTERS[kind](loaded, drop_final_epoch)
+    drawn = [r for r in loaded if kind != "lolr" or r["about"]["sgd_family"]] or loaded  # lolr: the SGD family
+    fig.suptitle(describe.title(kind, study, [r["about"] for r in drawn], compare), fontsize="medium")
+    return fig
+
+
+def render_study(out_dir, study: str, kinds, runs: list[dict], compare: str | None,
                  drop_final_epoch: bool = True, formats=("png", "pdf"), dpi: int = 150) -> list[pathlib.Path]:
     """Write out_dir/{kind}.{fmt} for each kind and format; return the written paths.
 
-    runs: dicts with keys label (already names the compared setting), run_id,
-    steps, epochs, lolr (paths to the run's Parquet tables). compare names the
-    compared setting; the labels carry it into the legends.
+    runs: dicts with keys label (already names the compared setting), run_id, about (describe.about of
+    its settings) and one path per table its kinds read (figure_kinds). compare: the setting the labels
+    name, which the title gives as what varies (None: the settings that differ between the runs).
     """
     kinds = list(kinds)
     for kind in kinds:
@@ -320,19 +353,12 @@ def render_study(out_dir, study: str, kinds, runs: list[dict], compare: str,
             raise ValueError(f"unknown figure kind {kind!r}; expected one of {FIGURE_KINDS}")
     if not runs:
         raise ValueError(f"study {study!r} has no runs to plot")
-
-    # Read every needed table first, so a missing one fails before anything is written.
-    needed = {t for k in kinds for t in FIGURE_TABLES[k]}
-    loaded = [
-        {"label": r["label"], **{t: _read_table(r[t], r.get("run_id")) for t in sorted(needed)}}
-        for r in runs
-    ]
-
+    loaded = load_runs(runs, kinds)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for kind in kinds:
-        fig = _PLOTTERS[kind](loaded, study, drop_final_epoch)
+        fig = draw(kind, loaded, study, compare, drop_final_epoch)
         try:
             written += _save(fig, out_dir, kind, formats, dpi)
         finally:
@@ -348,13 +374,13 @@ def render_overview(out_dir, studies: dict, drop_final_epoch: bool = True, forma
     """
     if not studies:
         raise ValueError("no study to draw in the overview")
-    panels = {
-        name: [{"label": r["label"], "epochs": _read_table(r["epochs"], r.get("run_id"))} for r in runs]
-        for name, runs in studies.items()
-    }
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, layout="constrained")
+    panels = {name: load_runs(runs, ["gamma"]) for name, runs in studies.items()}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False, layout="constrained")
     for j, (ax, (name, runs)) in enumerate(zip(axes[0], panels.items())):
-        _gamma_panel(ax, runs, name, drop_final_epoch, ylabel=GAMMA_LABEL if j == 0 else None)
+        _gamma_panel(ax, runs, drop_final_epoch, ylabel=GAMMA_LABEL if j == 0 else None)
+        shared = " · ".join(dict.fromkeys(f"{r['about']['dataset']} · {r['about']['model']}" for r in runs))
+        ax.set_title(f"{name}\n{shared}", fontsize="medium")
+    fig.suptitle("γ per epoch, one panel per study (Figure 1)")
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from . import paths
 from .engine import Trainer, device_name, state_weights
 from .io import load_tensors, save_tensors, write_parquet
 from .run_lock import exclusive, lock_path
@@ -24,11 +25,11 @@ def checkpoint_epochs(epochs: int, every: int) -> list[int]:
 
 
 def checkpoint_dir(run_dir) -> Path:
-    return Path(run_dir) / "reference" / "checkpoints"
+    return Path(paths.checkpoint_dir(str(run_dir)))
 
 
 def checkpoint_path(run_dir, epoch: int) -> Path:
-    return checkpoint_dir(run_dir) / f"epoch_{epoch:04d}.pt"
+    return Path(paths.checkpoint(str(run_dir), epoch))
 
 
 def save_checkpoint(trainer: Trainer, path: Path) -> None:

@@ -15,6 +15,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import paths
+
 
 class WorkInProgress(RuntimeError):
     """Another live process is computing the same work."""
@@ -49,4 +51,4 @@ def exclusive(lock_path, what: str):
 
 
 def lock_path(run_dir, name: str) -> Path:
-    return Path(run_dir) / "locks" / f"{name}.lock"
+    return Path(paths.lock(str(run_dir), name))

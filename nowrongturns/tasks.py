@@ -79,18 +79,15 @@ class DigitsTask(Task):
 
     @torch.no_grad()
     def evaluate(self):
-        was_training = self.model.training
-        self.model.eval()
         x, y = self.arrays.x_val, self.arrays.y_val
         if self.s["model"] == "mlp":
             x = x.flatten(1)
-        logits = self.model(x)
-        out = {
+        with models.in_mode(self.model, training=False):
+            logits = self.model(x)
+        return {
             "val_loss": F.cross_entropy(logits, y).item(),
             "val_acc": (logits.argmax(1) == y).double().mean().item(),
         }
-        self.model.train(was_training)
-        return out
 
 
 class ALMTask(Task):
@@ -158,22 +155,3 @@ class RandomWalkTask(Task):
 
     def loss(self, xis, i, epoch):
         return models.random_walk_loss(self.model.w, xis[i])
-
-
-_TASKS = {
-    "digits": DigitsTask,
-    "gaussian_regression": ALMTask,
-    "none": {"sinusoidal_mixture": SinusoidalMixtureTask, "random_walk": RandomWalkTask},
-}
-
-
-def build_task(settings: dict, device: torch.device, dtype: torch.dtype) -> Task:
-    dataset = settings["dataset"]
-    if dataset in _TASKS:
-        task = _TASKS[dataset]
-        task = task[settings["model"]] if isinstance(task, dict) else task
-    else:
-        from .paper_tasks import TASKS  # the paper's data sets; the digits study never imports them
-
-        task = TASKS[dataset]
-    return task(settings, device, dtype)

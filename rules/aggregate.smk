@@ -4,14 +4,14 @@ rule aggregate:
     input:
         segment_files,
     output:
-        steps=f"{RUNS}/steps.parquet",
-        drift=f"{RUNS}/drift.json",
-        epochs=f"{RUNS}/epochs.parquet",
-        lolr=f"{RUNS}/lolr.parquet",
+        steps=paths.table(RUNS, "steps"),
+        drift=paths.drift(RUNS),
+        epochs=paths.table(RUNS, "epochs"),
+        lolr=paths.table(RUNS, "lolr"),
     log:
-        f"{RUNS}/logs/aggregate.log",
+        paths.log(RUNS, "aggregate"),
     benchmark:
-        f"{RUNS}/benchmarks/aggregate.tsv"
+        paths.benchmark(RUNS, "aggregate")
     conda:
         "../envs/nowrongturns.yaml"
     resources:

@@ -3,8 +3,8 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
+from nowrongturns import paths
 from nowrongturns.config import (
-    FIGURE_TABLES,
     RUN_ID_PATTERN,
     ConfigError,
     figure_hash,
@@ -12,8 +12,12 @@ from nowrongturns.config import (
     load,
     overview_hash,
     overview_studies,
+    runs_hash,
+    table_hash,
     trajectory_settings,
 )
+from nowrongturns.describe import about, runs_rst
+from nowrongturns.figure_kinds import KINDS, RUN_TABLES, tables
 
 try:
     PIPE = load(config)
@@ -30,7 +34,7 @@ def one_of(run_ids):
     return "|".join(re.escape(r) for r in run_ids) or "(?!)"
 
 
-RUNS = f"{RESULTS}/runs/{{run}}"
+RUNS = paths.run_dir(RESULTS, "{run}")  # the rules' pattern of a run's folder
 FORMATS = PIPE.figures["formats"]
 
 
@@ -39,7 +43,8 @@ wildcard_constraints:
     segment=r"\d+",
     study=r"[A-Za-z][A-Za-z0-9_]*",
     fighash=r"[0-9a-f]{10}",
-    kind=r"[a-z_]+",
+    tablehash=r"[0-9a-f]{10}",
+    runshash=r"[0-9a-f]{10}",
     fork=r"at\d+-seed\d+",
 
 
@@ -56,7 +61,7 @@ def run_threads(wildcards):
 
 
 def run_dir(wildcards):
-    return f"{RESULTS}/runs/{wildcards.run}"
+    return paths.run_dir(RESULTS, wildcards.run)
 
 
 def run_epochs(wildcards):
@@ -67,12 +72,12 @@ def run_grad_clip(wildcards):
     return PIPE.runs[wildcards.run].settings["grad_clip"]
 
 
-def trunk_w_star(wildcards):
-    return f"{RESULTS}/runs/{PIPE.trunk[wildcards.run]}/reference/w_star.pt"
-
-
 def trunk_dir(wildcards):
-    return f"{RESULTS}/runs/{PIPE.trunk[wildcards.run]}"
+    return paths.run_dir(RESULTS, PIPE.trunk[wildcards.run])
+
+
+def trunk_w_star(wildcards):
+    return paths.w_star(trunk_dir(wildcards))
 
 
 def prefix_budgets(wildcards):
@@ -83,7 +88,7 @@ def prefix_budgets(wildcards):
 def segment_targets(wildcards):
     """{budget: w* path} of every run this segment measures against (its own and its prefixes')."""
     start, _ = PIPE.segments(wildcards.run)[int(wildcards.segment)]
-    return {b: f"{RESULTS}/runs/{r}/reference/w_star.pt" for b, r in PIPE.budgets[wildcards.run].items() if b > start}
+    return {b: paths.w_star(paths.run_dir(RESULTS, r)) for b, r in PIPE.budgets[wildcards.run].items() if b > start}
 
 
 def segment_files(wildcards, kind="segment"):
@@ -91,7 +96,7 @@ def segment_files(wildcards, kind="segment"):
     or those of the run it is a prefix of."""
     trunk, budget = PIPE.trunk[wildcards.run], run_epochs(wildcards)
     return [
-        f"{RESULTS}/runs/{trunk}/measure/{kind}_{i}.parquet"
+        paths.segment(paths.run_dir(RESULTS, trunk), i, kind)
         for i, (start, _) in enumerate(PIPE.segments(trunk))
         if start < budget
     ]
@@ -110,7 +115,7 @@ def fork_of(wildcards):
 
 
 def fork_w_star(run_id, fid):
-    return f"{RESULTS}/runs/{run_id}/forks/{fid}/reference/w_star.pt"
+    return paths.w_star(paths.fork_dir(paths.run_dir(RESULTS, run_id), fid))
 
 
 def segment_forks(wildcards):
@@ -133,7 +138,7 @@ def segment_inputs(wildcards):
 def lolr_source_table(wildcards):
     """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
     settings = PIPE.runs[wildcards.run].settings
-    return [f"{RESULTS}/runs/{settings['lolr_source']}/lolr.parquet"] if settings["schedule"] == "lolr" else []
+    return [table_path(settings["lolr_source"], "lolr")] if settings["schedule"] == "lolr" else []
 
 
 def segment_bounds(wildcards):
@@ -141,7 +146,7 @@ def segment_bounds(wildcards):
 
 
 def figure_dir(study):
-    return f"{RESULTS}/figures/{study.name}-{figure_hash(PIPE, study)}"
+    return paths.figure_dir(RESULTS, study.name, figure_hash(PIPE, study))
 
 
 def study_of(wildcards):
@@ -152,50 +157,103 @@ def study_of(wildcards):
 
 
 def table_path(run_id, table):
-    if table == "history":
-        return f"{RESULTS}/runs/{run_id}/reference/history.parquet"
-    return f"{RESULTS}/runs/{run_id}/{table}.parquet"
+    return paths.table(paths.run_dir(RESULTS, run_id), table)
 
 
-def figure_tables(wildcards):
+def run_about(run_id):
+    """What titles, legends and captions say about a run (describe.about): from what the run is, so that
+    moving its data redraws nothing."""
+    return about(trajectory_settings(PIPE.runs[run_id].settings))
+
+
+def figure_tables(wildcards, kind):
     study = study_of(wildcards)
-    return [table_path(r, t) for r in study.runs for t in FIGURE_TABLES[wildcards.kind]]
+    return [table_path(r, t) for r in study.runs for t in tables(kind)]
 
 
-def figure_runs(wildcards):
+def figure_runs(wildcards, kind):
     study = study_of(wildcards)
     return [
-        {"run_id": r, "label": study.labels[r], **{t: table_path(r, t) for t in FIGURE_TABLES[wildcards.kind]}}
+        {"run_id": r, "label": study.labels[r], "about": run_about(r), **{t: table_path(r, t) for t in tables(kind)}}
         for r in study.runs
     ]
 
 
+def figure_runs_rst(wildcards):
+    """The study's runs as an RST table, for the report captions."""
+    study = study_of(wildcards)
+    return runs_rst([{"run_id": r, "label": study.labels[r], "about": run_about(r)} for r in study.runs])
+
+
+def for_kind(function, kind):
+    """function(wildcards, kind) as the function of wildcards a rule takes."""
+    return lambda wildcards: function(wildcards, kind)
+
+
+def figure_outputs(kind):
+    """The figure's files, one per format; the report shows the first of PNG, SVG, PDF that is made."""
+    shown = next(f for f in ("png", "svg", "pdf") if f in FORMATS)
+    about = {"caption": f"../report/{kind}.rst", "category": "{study}", "subcategory": kind}
+    labels = {"study": "{study}", "figure": kind}
+    files = {f: paths.figure(RESULTS, "{study}", "{fighash}", kind, f) for f in FORMATS}
+    return [report(path, **about, labels=labels) if f == shown else path for f, path in files.items()]
+
+
 def overview_dir():
-    return f"{RESULTS}/figures/overview/{overview_hash(PIPE)}"
+    return paths.overview_dir(RESULTS, overview_hash(PIPE))
 
 
 def overview_tables(wildcards):
-    return [f"{RESULTS}/runs/{r}/epochs.parquet" for s in overview_studies(PIPE) for r in s.runs]
+    return [table_path(r, "epochs") for s in overview_studies(PIPE) for r in s.runs]
 
 
 def overview_runs(wildcards):
     if wildcards.fighash != overview_hash(PIPE):
         raise WorkflowError(f"overview folder {wildcards.fighash} is not the current one")
     return {
-        s.name: [{"run_id": r, "label": s.labels[r], "epochs": f"{RESULTS}/runs/{r}/epochs.parquet"} for r in s.runs]
+        s.name: [
+            {"run_id": r, "label": s.labels[r], "about": run_about(r), "epochs": table_path(r, "epochs")}
+            for r in s.runs
+        ]
         for s in overview_studies(PIPE)
     }
+
+
+def study_table(study):
+    return paths.study_table(RESULTS, study.name, table_hash(study))
+
+
+def study_tables_runs(wildcards):
+    study = PIPE.studies[wildcards.study]
+    if table_hash(study) != wildcards.tablehash:
+        raise WorkflowError(f"table {wildcards.study}-{wildcards.tablehash} is not the current one")
+    return [
+        {
+            "run_id": r,
+            "label": study.labels[r],
+            "about": run_about(r),
+            "epochs": table_path(r, "epochs"),
+            "lolr": table_path(r, "lolr"),
+        }
+        for r in study.runs
+    ]
+
+
+def drift_files():
+    """{run id: its drift record}, every run of the config."""
+    return {r: paths.drift(paths.run_dir(RESULTS, r)) for r in PIPE.runs}
 
 
 def all_outputs():
     outs = []
     for run_id in PIPE.runs:
-        base = f"{RESULTS}/runs/{run_id}"
-        outs += [f"{base}/{t}.parquet" for t in ("steps", "epochs", "lolr")]
-        outs += [f"{base}/drift.json", f"{base}/reference/history.parquet"]
-        outs += [f"{base}/{t}.parquet" for t in sorted(PIPE.tables.get(run_id, ()))]
+        base = paths.run_dir(RESULTS, run_id)
+        outs += [paths.table(base, t) for t in (*RUN_TABLES, "history", *sorted(PIPE.tables.get(run_id, ())))]
+        outs.append(paths.drift(base))
     for study in PIPE.studies.values():
         outs += [f"{figure_dir(study)}/{kind}.{fmt}" for kind in study.figures for fmt in FORMATS]
+        outs.append(study_table(study))
     if overview_studies(PIPE):
         outs += [f"{overview_dir()}/gamma.{fmt}" for fmt in FORMATS]
+    outs.append(paths.drift_summary(RESULTS, runs_hash(PIPE)))
     return outs

@@ -3,12 +3,12 @@ rule fork:
     input:
         trunk_w_star,
     output:
-        w_star=f"{RUNS}/forks/{{fork}}/reference/w_star.pt",
-        history=f"{RUNS}/forks/{{fork}}/reference/history.parquet",
+        w_star=paths.w_star(paths.fork_dir(RUNS, "{fork}")),
+        history=paths.history(paths.fork_dir(RUNS, "{fork}")),
     log:
-        f"{RUNS}/logs/fork_{{fork}}.log",
+        paths.log(RUNS, "fork_{fork}"),
     benchmark:
-        f"{RUNS}/benchmarks/fork_{{fork}}.tsv"
+        paths.benchmark(RUNS, "fork_{fork}")
     conda:
         "../envs/nowrongturns.yaml"
     threads: run_threads
@@ -21,7 +21,7 @@ rule fork:
         fork=fork_of,
         trunk=lambda w: PIPE.trunk[w.run],
         trunk_dir=trunk_dir,
-        fork_dir=lambda w: f"{RESULTS}/runs/{w.run}/forks/{w.fork}",
+        fork_dir=lambda w: paths.fork_dir(run_dir(w), w.fork),
         checkpoint_every=PIPE.measure["checkpoint_every"],
     script:
         "../scripts/fork.py"
@@ -32,11 +32,11 @@ rule forks_table:
     input:
         segment_files,
     output:
-        f"{RUNS}/forks.parquet",
+        paths.table(RUNS, "forks"),
     log:
-        f"{RUNS}/logs/forks_table.log",
+        paths.log(RUNS, "forks_table"),
     benchmark:
-        f"{RUNS}/benchmarks/forks_table.tsv"
+        paths.benchmark(RUNS, "forks_table")
     conda:
         "../envs/nowrongturns.yaml"
     resources:

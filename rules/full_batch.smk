@@ -3,11 +3,11 @@ rule full_batch_segment:
     input:
         segment_inputs,
     output:
-        f"{RUNS}/measure/full_batch_{{segment}}.parquet",
+        paths.segment(RUNS, "{segment}", "full_batch"),
     log:
-        f"{RUNS}/logs/full_batch_segment_{{segment}}.log",
+        paths.log(RUNS, "full_batch_segment_{segment}"),
     benchmark:
-        f"{RUNS}/benchmarks/full_batch_segment_{{segment}}.tsv"
+        paths.benchmark(RUNS, "full_batch_segment_{segment}")
     conda:
         "../envs/nowrongturns.yaml"
     threads: run_threads
@@ -31,13 +31,13 @@ rule full_batch:
     """The run's full-batch table: RSI, EB, γ, loLR of ∇L per epoch, mode and target, beside the minibatch γ."""
     input:
         segments=lambda w: segment_files(w, "full_batch"),
-        steps=f"{RUNS}/steps.parquet",
+        steps=paths.table(RUNS, "steps"),
     output:
-        f"{RUNS}/full_batch.parquet",
+        paths.table(RUNS, "full_batch"),
     log:
-        f"{RUNS}/logs/full_batch.log",
+        paths.log(RUNS, "full_batch"),
     benchmark:
-        f"{RUNS}/benchmarks/full_batch.tsv"
+        paths.benchmark(RUNS, "full_batch")
     conda:
         "../envs/nowrongturns.yaml"
     resources:

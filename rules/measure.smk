@@ -3,11 +3,11 @@ rule measure_segment:
     input:
         segment_inputs,
     output:
-        f"{RUNS}/measure/segment_{{segment}}.parquet",
+        paths.segment(RUNS, "{segment}"),
     log:
-        f"{RUNS}/logs/measure_segment_{{segment}}.log",
+        paths.log(RUNS, "measure_segment_{segment}"),
     benchmark:
-        f"{RUNS}/benchmarks/measure_segment_{{segment}}.tsv"
+        paths.benchmark(RUNS, "measure_segment_{segment}")
     conda:
         "../envs/nowrongturns.yaml"
     threads: run_threads

@@ -3,13 +3,13 @@ rule reference:
     input:
         lolr_source_table,
     output:
-        w0=f"{RUNS}/reference/w0.pt",
-        w_star=f"{RUNS}/reference/w_star.pt",
-        history=f"{RUNS}/reference/history.parquet",
+        w0=paths.w0(RUNS),
+        w_star=paths.w_star(RUNS),
+        history=paths.history(RUNS),
     log:
-        f"{RUNS}/logs/reference.log",
+        paths.log(RUNS, "reference"),
     benchmark:
-        f"{RUNS}/benchmarks/reference.tsv"
+        paths.benchmark(RUNS, "reference")
     conda:
         "../envs/nowrongturns.yaml"
     threads: run_threads
@@ -36,13 +36,13 @@ rule prefix_reference:
     input:
         trunk_w_star,
     output:
-        w0=f"{RUNS}/reference/w0.pt",
-        w_star=f"{RUNS}/reference/w_star.pt",
-        history=f"{RUNS}/reference/history.parquet",
+        w0=paths.w0(RUNS),
+        w_star=paths.w_star(RUNS),
+        history=paths.history(RUNS),
     log:
-        f"{RUNS}/logs/reference.log",
+        paths.log(RUNS, "reference"),
     benchmark:
-        f"{RUNS}/benchmarks/reference.tsv"
+        paths.benchmark(RUNS, "reference")
     wildcard_constraints:
         run=one_of(PREFIXES),
     conda:

@@ -1,14 +1,14 @@
 rule straight_path:
     """Loss, validation metrics and full-batch γ along w(α) = (1 − α)·w_t + α·w*, for each chosen t."""
     input:
-        w_star=f"{RUNS}/reference/w_star.pt",
+        w_star=paths.w_star(RUNS),
         trunk_w_star=trunk_w_star,
     output:
-        f"{RUNS}/path.parquet",
+        paths.table(RUNS, "path"),
     log:
-        f"{RUNS}/logs/straight_path.log",
+        paths.log(RUNS, "straight_path"),
     benchmark:
-        f"{RUNS}/benchmarks/straight_path.tsv"
+        paths.benchmark(RUNS, "straight_path")
     conda:
         "../envs/nowrongturns.yaml"
     threads: run_threads

@@ -5,9 +5,9 @@ from pathlib import Path
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 # The package sits next to scripts/: importable without install (also under --use-conda).
 sys.path.insert(0, str(Path(sm.scriptdir).parent))
-from nowrongturns.config import runtime_settings
-from nowrongturns.forks import run_fork
-from nowrongturns.logs import logged
+from nowrongturns.config import runtime_settings  # noqa: E402
+from nowrongturns.forks import run_fork  # noqa: E402
+from nowrongturns.logs import logged  # noqa: E402
 
 with logged(sm.log[0]):
     settings = {**sm.params.settings, **runtime_settings(sm.config, sm.wildcards.run)}

@@ -230,3 +230,79 @@ def test_forks_are_measurement_not_trajectory():
     assert run.settings["forks"] == [{"at_epoch": 1, "seed": 4}, {"at_epoch": 3, "seed": 2}]
     with pytest.raises(ConfigError, match=r"full_batch needs a full-batch loss, which run .* \(random_walk\)"):
         load(_cfg(base={"dataset": "none", "model": "random_walk"}, figures=["full_batch"]))
+
+
+def test_the_schema_lists_are_the_codes():
+    """The schema's enums and defaults that the code also lists are filled from the code (one source):
+    data sets and models from the registry, figure kinds from figure_kinds, override keys from the run's."""
+    from nowrongturns import figure_kinds, registry
+    from nowrongturns.config import schema
+
+    full = schema()
+    run = full["$defs"]["run"]["properties"]
+    assert run["dataset"]["enum"] == list(registry.DATASETS)
+    assert run["model"]["enum"] == list(registry.MODELS)
+    figures = full["$defs"]["study"]["properties"]["figures"]
+    assert figures["items"]["enum"] == list(figure_kinds.KINDS)
+    assert figures["default"] == list(figure_kinds.DEFAULT_FIGURES)
+    assert full["$defs"]["override"]["propertyNames"]["enum"] == [k for k in run if k != "forks"]
+    # The schema file keeps no copy of its own to drift from the code's.
+    raw = yaml.safe_load((ROOT / "nowrongturns/schemas/config.schema.yaml").read_text())["$defs"]
+    assert "enum" not in raw["run"]["properties"]["dataset"] and "enum" not in raw["run"]["properties"]["model"]
+    assert "enum" not in raw["study"]["properties"]["figures"]["items"]
+    assert "propertyNames" not in raw["override"]
+
+
+def test_every_registry_row_is_complete():
+    from nowrongturns import registry
+    from nowrongturns.tasks import Task
+
+    assert {m for d in registry.DATASETS.values() for m in d.tasks} == set(registry.MODELS)
+    for name, dataset in registry.DATASETS.items():
+        for model, task in dataset.tasks.items():
+            assert issubclass(registry.load_object(task), Task), (name, model)
+        assert (dataset.files is None) == (dataset.check is None), name
+        if dataset.check:
+            assert callable(registry.load_object(dataset.check)), name
+    run_keys = set(_schema_run_keys())
+    assert registry.SPECIFIC_KEYS <= run_keys
+
+
+def _schema_run_keys():
+    from nowrongturns.config import schema
+
+    return schema()["$defs"]["run"]["properties"]
+
+
+def test_overrides_take_every_run_setting():
+    cfg = _cfg(overrides={"device": "cuda", "gpu_kernels": ["deterministic", "fast"]})
+    cfg["measure"] = {"drift_tolerance": 1e-3}
+    assert len(load(cfg).runs) == 2  # gpu_kernels was refused in overrides while `base` took it
+    with pytest.raises(ConfigError, match="unknown key 'forks' in studies.s.overrides"):
+        load(_cfg(overrides={"forks": [{"at_epoch": 1, "seed": 1}]}))
+
+
+def test_the_reduced_default_study_keeps_its_run_names():
+    """Run folders are named by content: a refactoring must not rename them (their results would be
+    recomputed). These are the names the reduced default study has had since its studies were added."""
+    from .workflow import reduced_default_config
+
+    assert sorted(load(reduced_default_config()).runs) == [
+        "digits-cnn-momentum-lr0.05-bs64-e4-s0-bc5c9b3e16",
+        "digits-mlp-adam-lr0.001-bs64-e4-s0-19ae043a07",
+        "digits-mlp-momentum-lr0.05-bs64-e4-s0-e5cdd3f354",
+        "digits-mlp-momentum-lr0.05-bs64-e4-s1-a33dc13758",
+        "digits-mlp-momentum-lr0.05-bs64-e4-s2-df5bfc01d9",
+        "digits-mlp-sgd-lolr0.01-bs64-e4-s0-9c62eae163",
+        "digits-mlp-sgd-lr0.05-bs64-e4-s0-15c9bf825c",
+        "digits-mlp-sgd-lr0.05-bs64-e4-s0-f667aba23a",
+        "gaussianregression-alm-sgd-lr0.02-bs10-e4-s0-c66ac2ce03",
+        "none-randomwalk-sgd-lr1-e4-s0-9584df3962",
+        "none-sinusoidalmixture-sgd-lr0.005-e4-s0-e11e8179c2",
+    ]
+
+
+def test_run_names_carry_the_lr_in_force():
+    cfg = _cfg(overrides={"batch_size": [32, 256], "lr_scaling": "sqrt_batch", "lr": 0.1})
+    small, large = load(cfg).runs  # 0.1 × √(32/64), 0.1 × √(256/64)
+    assert small.startswith("digits-mlp-sgd-lr0.0707107-bs32-") and large.startswith("digits-mlp-sgd-lr0.2-bs256-")

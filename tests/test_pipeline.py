@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from nowrongturns.config import load
+from nowrongturns import paths
+from nowrongturns.config import figure_hash, load, overview_hash, runs_hash, table_hash, trajectory_settings
 from nowrongturns.stats import EPOCH_METRICS
 
 from .conftest import ROOT
-from .workflow import reduced_default_config, snakemake, write
+from .workflow import job_stats, reduced_default_config, snakemake, write
 
 pytestmark = pytest.mark.slow
 STEP_COLUMNS = ["run_id", "epoch", "step", "lr", "loss", "g_dot_d", "g_norm", "d_norm", "rsi", "eb", "gamma",
@@ -28,12 +29,7 @@ WD_COLUMNS = ["wd_g_dot_d", "wd_g_norm", "wd_rsi", "wd_eb", "wd_gamma", "wd_lolr
 def planned_jobs(workdir) -> dict:
     """Snakemake's dry-run job list as {rule: count}; empty when nothing is to be done."""
     out = snakemake(workdir, "--dry-run").stdout
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("\n\n")[0]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE))
-    jobs.pop("total", None)
-    return {rule: int(n) for rule, n in jobs.items()}
+    return {} if "Nothing to be done" in out else job_stats(out)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +139,73 @@ def test_figures_exist_for_every_study(study):
     assert (overview / "gamma.png").stat().st_size > 1000
 
 
+def _report_json(html: str, name: str):
+    """A JSON object the HTML report defines as `var <name> = {...}`."""
+    start = html.index(f"var {name} = {{") + len(f"var {name} = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
+def test_report_holds_every_figure_and_table(study):
+    """snakemake --report: every figure of the study by study (category) and kind (subcategory), each with
+    its caption naming its runs, the per-epoch tables and the drift summary."""
+    work, cfg = study
+    snakemake(work, "--report", "report.html", cores=False)
+    html = (work / "report.html").read_text()
+    categories, results = _report_json(html, "categories"), _report_json(html, "results")
+    pipe = load(cfg)
+    expected = {
+        name: {
+            **{kind: [paths.figure("results", name, figure_hash(pipe, s), kind, "png")] for kind in s.figures},
+            "per-epoch table": [paths.study_table("results", name, table_hash(s))],
+        }
+        for name, s in pipe.studies.items()
+    }
+    assert {k: v for k, v in categories.items() if k not in ("Overview", "Replay drift")} == expected
+    overview = f"{paths.overview_dir('results', overview_hash(pipe))}/gamma.png"
+    drift = paths.drift_summary("results", runs_hash(pipe))
+    assert [*categories["Overview"].values()] == [[overview]]
+    assert [*categories["Replay drift"].values()] == [[drift]]
+    for name, kinds in expected.items():
+        for (path,) in kinds.values():
+            assert (work / path).stat().st_size > 1000, path
+            caption = results[path]["caption"]
+            assert all(r in caption for r in pipe.studies[name].runs), (path, caption[:300])
+    assert "retraced its reference pass" in results[drift]["caption"]
+    figures = sum(len(s.figures) for s in pipe.studies.values()) + 1
+    print(f"report: {len(html) / 1e6:.1f} MB, {figures} figures, {len(pipe.studies)} study tables")
+
+
+def test_figures_explain_themselves(study):
+    """Each figure of the default study, read back as the figure object it was saved from: its title
+    names the data set, model, optimizer and lr in force and what varies; the loLR figure draws the
+    SGD family and names the rest."""
+    import matplotlib.pyplot as plt
+
+    from nowrongturns.describe import about
+    from nowrongturns.figure_kinds import tables
+    from nowrongturns.plots import draw, load_runs
+
+    work, cfg = study
+    pipe = load(cfg)
+    for name, s in pipe.studies.items():
+        for kind in s.figures:
+            runs = [{"run_id": r, "label": s.labels[r], "about": about(trajectory_settings(pipe.runs[r].settings)),
+                     **{t: paths.table(paths.run_dir(str(work / "results"), r), t) for t in tables(kind)}}
+                    for r in s.runs]
+            fig = draw(kind, load_runs(runs, [kind]), name, s.compare)
+            title, note = fig.get_suptitle(), fig.get_supxlabel()
+            plt.close(fig)
+            settings = [pipe.runs[r].settings for r in s.runs]
+            if kind == "lolr":
+                settings = [x for x in settings if x["optimizer"] != "adam"]
+            for key in ("dataset", "optimizer"):
+                assert all(x[key] in title for x in settings), (name, kind, title)
+            assert all(x["model"] in title for x in settings) and f"varies: {s.compare}" in title, (name, kind, title)
+            assert "lr " in title.splitlines()[1]
+            if kind == "lolr" and name == "optimizers":
+                assert note.startswith("Not drawn: optimizer=adam.")
+
+
 def test_caching_behaviours(study):
     work, cfg = study
     # 1. Nothing changed: nothing to do.
@@ -154,7 +217,8 @@ def test_caching_behaviours(study):
     write(work / "config.yaml", edited)
     n_fig = len(cfg["studies"]["optimizers"]["figures"])
     assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "aggregate": 1, "full_batch_segment": 2,
-                                  "full_batch": 1, "figure": n_fig, "overview": 1, "all": 1}
+                                  "full_batch": 1, "figure": n_fig, "overview": 1, "study_tables": 1,
+                                  "drift_summary": 1, "all": 1}
     snakemake(work)
 
     # 3. Only figure settings edited: only figures.
@@ -175,7 +239,8 @@ def test_caching_behaviours(study):
     write(work / "config.yaml", forked)
     n_cnn = len(cfg["studies"]["cnn"]["figures"])
     assert planned_jobs(work) == {"fork": 1, "measure_segment": 1, "full_batch_segment": 1, "aggregate": 1,
-                                  "full_batch": 1, "forks_table": 1, "figure": n_cnn - 1, "overview": 1, "all": 1}
+                                  "full_batch": 1, "forks_table": 1, "figure": n_cnn - 1, "overview": 1,
+                                  "study_tables": 1, "drift_summary": 1, "all": 1}
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -271,7 +336,7 @@ def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
     work.mkdir()
     write(work / "config.yaml", shared)
     assert planned_jobs(work) == {"reference": 1, "prefix_reference": 1, "measure_segment": 2, "aggregate": 2,
-                                  "figure": 1, "overview": 1, "all": 1}
+                                  "figure": 1, "overview": 1, "study_tables": 1, "drift_summary": 1, "all": 1}
     snakemake(work)
 
     alone = {**shared, "studies": {"budgets": {"base": {**base, "epochs": 2}, "figures": ["gamma"]}}}

@@ -1,8 +1,11 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from nowrongturns.plots import FIGURE_KINDS, epoch_rows, render_overview, render_study
+from nowrongturns.config import run_defaults
+from nowrongturns.describe import about
+from nowrongturns.plots import FIGURE_KINDS, draw, epoch_rows, load_runs, render_overview, render_study
 
 METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm")
 
@@ -64,7 +67,8 @@ def runs(tmp_path):
     for i, opt in enumerate(("sgd", "adam")):
         run_dir = tmp_path / "runs" / opt
         run_dir.mkdir(parents=True)
-        entry = {"label": f"optimizer={opt}", "run_id": f"run-{opt}"}
+        settings = {**run_defaults(), "optimizer": opt, "lr": 0.1 if opt == "sgd" else 0.001}
+        entry = {"label": f"optimizer={opt}", "run_id": f"run-{opt}", "about": about(settings)}
         for name, df in _tables(entry["run_id"], seed=i).items():
             path = run_dir / f"{name}.parquet"
             df.to_parquet(path)
@@ -119,3 +123,52 @@ def test_overview_has_one_panel_per_study(runs, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["gamma.png"]
     with pytest.raises(ValueError, match="no study"):
         render_overview(out, {})
+
+
+def _texts(fig) -> str:
+    return "\n".join(t.get_text() for t in fig.findobj(plt.Text))
+
+
+def test_titles_name_data_model_optimizer_and_what_varies(runs):
+    loaded = load_runs(runs, FIGURE_KINDS)
+    for kind in FIGURE_KINDS:
+        fig = draw(kind, loaded, "opt", compare="optimizer")
+        try:
+            title = fig.get_suptitle()
+        finally:
+            plt.close(fig)
+        assert title.startswith("opt: "), (kind, title)
+        if kind == "lolr":  # Adam is not drawn there
+            assert title.endswith("digits · mlp · sgd · lr 0.1 — varies: optimizer"), title
+        else:
+            assert title.endswith("digits · mlp · sgd/adam · lr 0.1/0.001 — varies: optimizer"), (kind, title)
+    # Without a compare key, what varies is read from the settings themselves.
+    fig = draw("gamma", loaded, "opt", compare=None)
+    assert fig.get_suptitle().endswith("varies: lr, optimizer")
+    plt.close(fig)
+
+
+def test_lolr_draws_the_sgd_family_and_names_the_others(runs):
+    fig = draw("lolr", load_runs(runs, ["lolr"]), "opt", compare="optimizer")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    note = fig.get_supxlabel()
+    plt.close(fig)
+    assert "optimizer=sgd" in legend and "optimizer=adam" not in legend
+    assert note.startswith("Not drawn: optimizer=adam.") and "adaptive optimizer" in note
+    # Only adaptive runs: nothing drawn, the figure says so.
+    fig = draw("lolr", load_runs(runs[1:], ["lolr"]), "opt", compare="optimizer")
+    assert "no SGD-family run to draw" in _texts(fig) and fig.axes[0].get_legend() is None
+    plt.close(fig)
+
+
+def test_legends_show_the_lr_in_force_under_lr_scaling(runs):
+    for batch, run in zip((32, 256), runs):
+        run["about"] = about({**run_defaults(), "lr": 0.1, "batch_size": batch, "lr_scaling": "sqrt_batch"})
+        run["label"] = f"batch_size={batch}"
+    fig = draw("gamma", load_runs(runs, ["gamma"]), "bs", compare="batch_size")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    title = fig.get_suptitle()
+    plt.close(fig)
+    # 0.1 × √(32/64) and 0.1 × √(256/64)
+    assert legend == ["batch_size=32 (lr 0.0707107 in force)", "batch_size=256 (lr 0.2 in force)"]
+    assert "lr 0.0707107/0.2 — varies: batch_size" in title

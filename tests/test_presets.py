@@ -18,20 +18,12 @@ import yaml
 from nowrongturns.config import load
 
 from .conftest import ROOT
+from .workflow import job_stats
 
 PRESET_DIR = ROOT / "presets"
 PRESETS = sorted(PRESET_DIR.glob("*.yaml"))
 SNAKEFILE = ROOT / "Snakefile"
 IDS = [p.stem for p in PRESETS]
-
-
-def job_stats(stdout: str) -> dict:
-    """The "Job stats:" table of a dry run as {rule: count} (the first table; `total` dropped)."""
-    assert "Job stats:" in stdout, f"no job table in the dry run's output:\n{stdout[-3000:]}"
-    table = stdout.split("Job stats:")[1].split("\n\n")[0]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE))
-    jobs.pop("total", None)
-    return {rule: int(n) for rule, n in jobs.items()}
 
 
 def raw(path: Path) -> dict:

@@ -1,6 +1,7 @@
 """Running the workflow from tests: Snakemake in a fresh process, the reduced default study,
 comparing two result folders, and the gate for tests that need root-installed tools."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,19 @@ def snakemake(workdir, *args, check=True, cores=True, env=None, timeout=1200):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def job_stats(stdout: str) -> dict:
+    """The "Job stats:" table of a dry run as {rule: count}, the figure_<kind> rules counted together as
+    "figure" (the first table; `total` dropped)."""
+    assert "Job stats:" in stdout, f"no job table in the dry run's output:\n{stdout[-3000:]}"
+    table = stdout.split("Job stats:")[1].split("\n\n")[0]
+    jobs = {}
+    for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE):
+        rule = "figure" if rule.startswith("figure_") else rule
+        jobs[rule] = jobs.get(rule, 0) + int(n)
+    jobs.pop("total", None)
+    return jobs
 
 
 def reduced_default_config() -> dict:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
-from ..config import WIDTHS as CONFIG_WIDTHS
+from ..registry import MODELS
 
 _DEPTHS = {  # name -> (block, blocks per stage, CIFAR stem)
     "cifar_resnet18": (BasicBlock, (2, 2, 2, 2), True),
@@ -21,8 +21,8 @@ _DEPTHS = {  # name -> (block, blocks per stage, CIFAR stem)
     "resnet152": (Bottleneck, (3, 8, 36, 3), False),
 }
 # The widths the paper trains: ResNet18-1/2 on CIFAR-10; ResNet-{18,50}-{1,2} and ResNet-152-{0.5,1} on ImageNet.
-# The config validates the same table before any job starts.
-WIDTHS = {name: widths for name, widths in CONFIG_WIDTHS.items() if name in _DEPTHS}
+# The registry's rows, which the config validates before any job starts.
+WIDTHS = {name: MODELS[name].widths for name in _DEPTHS}
 
 
 class ResNet(nn.Module):

@@ -1,0 +1,93 @@
+"""The results layout, in one place: the rules (rules/common.smk), the command line and the passes name
+every file through these functions (README: Outputs).
+
+Each returns a string. Given "{run}" as a run id they return the rules' patterns: the layout is spelled
+once for the jobs Snakemake plans and for the files the code opens.
+"""
+from __future__ import annotations
+
+
+def run_dir(results: str, run_id: str) -> str:
+    return f"{results}/runs/{run_id}"
+
+
+def reference(run: str, name: str) -> str:
+    """A file of the reference pass: w0.pt, w_star.pt, history.parquet."""
+    return f"{run}/reference/{name}"
+
+
+def w0(run: str) -> str:
+    return reference(run, "w0.pt")
+
+
+def w_star(run: str) -> str:
+    return reference(run, "w_star.pt")
+
+
+def history(run: str) -> str:
+    return reference(run, "history.parquet")
+
+
+def checkpoint_dir(run: str) -> str:
+    return reference(run, "checkpoints")
+
+
+def checkpoint(run: str, epoch: int) -> str:
+    return f"{checkpoint_dir(run)}/epoch_{epoch:04d}.pt"
+
+
+def segment(run: str, index, kind: str = "segment") -> str:
+    """A replay segment's table; kind full_batch: its full-batch gradients."""
+    return f"{run}/measure/{kind}_{index}.parquet"
+
+
+def table(run: str, name: str) -> str:
+    """A run's table by name: steps, epochs, lolr, full_batch, forks, path, or the reference's history."""
+    return history(run) if name == "history" else f"{run}/{name}.parquet"
+
+
+def drift(run: str) -> str:
+    return f"{run}/drift.json"
+
+
+def fork_dir(run: str, fork: str) -> str:
+    """A fork's own run folder (reference/ and its checkpoints) under the run it forks."""
+    return f"{run}/forks/{fork}"
+
+
+def log(run: str, job: str) -> str:
+    return f"{run}/logs/{job}.log"
+
+
+def benchmark(run: str, job: str) -> str:
+    return f"{run}/benchmarks/{job}.tsv"
+
+
+def lock(run: str, name: str) -> str:
+    return f"{run}/locks/{name}.lock"
+
+
+def figure_dir(results: str, study: str, fighash: str) -> str:
+    return f"{results}/figures/{study}-{fighash}"
+
+
+def figure(results: str, study: str, fighash: str, kind: str, fmt: str) -> str:
+    return f"{figure_dir(results, study, fighash)}/{kind}.{fmt}"
+
+
+def overview_dir(results: str, fighash: str) -> str:
+    return f"{results}/figures/overview/{fighash}"
+
+
+def study_table(results: str, study: str, tablehash: str) -> str:
+    """A study's per-epoch statistics as the Snakemake report shows them."""
+    return f"{results}/report/{study}-{tablehash}/epochs.html"
+
+
+def drift_summary(results: str, runshash: str) -> str:
+    """Every run's replay drift, as the Snakemake report shows it."""
+    return f"{results}/report/drift-{runshash}.html"
+
+
+def report_log(results: str, name: str) -> str:
+    return f"{results}/report/logs/{name}.log"
