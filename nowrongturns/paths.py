@@ -79,6 +79,10 @@ def overview_dir(results: str, fighash: str) -> str:
     return f"{results}/figures/overview/{fighash}"
 
 
+def overview_figure(results: str, fighash: str, fmt: str) -> str:
+    return f"{overview_dir(results, fighash)}/gamma.{fmt}"
+
+
 def study_table(results: str, study: str, tablehash: str) -> str:
     """A study's per-epoch statistics as the Snakemake report shows them."""
     return f"{results}/report/{study}-{tablehash}/epochs.html"

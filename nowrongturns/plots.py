@@ -108,13 +108,17 @@ def plot_stacked(runs, drop_final_epoch):
     return fig
 
 
+def _sgd_family(runs):
+    return [r for r in runs if r["about"]["sgd_family"]]
+
+
 def plot_lolr(runs, drop_final_epoch):
     """loLR = RSI/EB² is the best step size along −G, so it prices the step −lr·G of the SGD family. Adam
     rescales each coordinate of G: its lr is not a step size along G, and the two do not compare. Such runs
     are left out and named in a note."""
     fig, ax = plt.subplots(figsize=(6, 4.6), layout="constrained")
-    drawn = [r for r in runs if r["about"]["sgd_family"]]
-    left_out = [r for r in runs if not r["about"]["sgd_family"]]
+    drawn = _sgd_family(runs)
+    left_out = [r for r in runs if r not in drawn]
     handles = []
     for i, run in enumerate(drawn):
         df = epoch_rows(run["lolr"], drop_final_epoch).replace([np.inf, -np.inf], np.nan)
@@ -334,7 +338,7 @@ def draw(kind: str, loaded: list[dict], study: str, compare: str | None, drop_fi
     if kind not in _PLOTTERS:
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {FIGURE_KINDS}")
     fig = _PLOTTERS[kind](loaded, drop_final_epoch)
-    drawn = [r for r in loaded if kind != "lolr" or r["about"]["sgd_family"]] or loaded  # lolr: the SGD family
+    drawn = (_sgd_family(loaded) if kind == "lolr" else loaded) or loaded  # the title describes the runs drawn
     fig.suptitle(describe.title(kind, study, [r["about"] for r in drawn], compare), fontsize="medium")
     return fig
 

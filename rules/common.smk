@@ -145,10 +145,6 @@ def segment_bounds(wildcards):
     return PIPE.segments(wildcards.run)[int(wildcards.segment)]
 
 
-def figure_dir(study):
-    return paths.figure_dir(RESULTS, study.name, figure_hash(PIPE, study))
-
-
 def study_of(wildcards):
     study = PIPE.studies[wildcards.study]
     if figure_hash(PIPE, study) != wildcards.fighash:
@@ -166,23 +162,27 @@ def run_about(run_id):
     return about(trajectory_settings(PIPE.runs[run_id].settings))
 
 
+def run_entries(study, table_names=()):
+    """The study's runs as the jobs read them: id, legend label, what to say about it (run_about) and the
+    paths of the named tables."""
+    return [
+        {"run_id": r, "label": study.labels[r], "about": run_about(r), **{t: table_path(r, t) for t in table_names}}
+        for r in study.runs
+    ]
+
+
 def figure_tables(wildcards, kind):
     study = study_of(wildcards)
     return [table_path(r, t) for r in study.runs for t in tables(kind)]
 
 
 def figure_runs(wildcards, kind):
-    study = study_of(wildcards)
-    return [
-        {"run_id": r, "label": study.labels[r], "about": run_about(r), **{t: table_path(r, t) for t in tables(kind)}}
-        for r in study.runs
-    ]
+    return run_entries(study_of(wildcards), tables(kind))
 
 
 def figure_runs_rst(wildcards):
     """The study's runs as an RST table, for the report captions."""
-    study = study_of(wildcards)
-    return runs_rst([{"run_id": r, "label": study.labels[r], "about": run_about(r)} for r in study.runs])
+    return runs_rst(run_entries(study_of(wildcards)))
 
 
 def for_kind(function, kind):
@@ -190,17 +190,21 @@ def for_kind(function, kind):
     return lambda wildcards: function(wildcards, kind)
 
 
+def with_report(files, **flags):
+    """{format: path} as a rule's outputs, the first of PNG, SVG, PDF among them flagged for the report."""
+    shown = next(f for f in ("png", "svg", "pdf") if f in files)
+    return [report(path, **flags) if f == shown else path for f, path in files.items()]
+
+
 def figure_outputs(kind):
-    """The figure's files, one per format; the report shows the first of PNG, SVG, PDF that is made."""
-    shown = next(f for f in ("png", "svg", "pdf") if f in FORMATS)
-    about = {"caption": f"../report/{kind}.rst", "category": "{study}", "subcategory": kind}
-    labels = {"study": "{study}", "figure": kind}
     files = {f: paths.figure(RESULTS, "{study}", "{fighash}", kind, f) for f in FORMATS}
-    return [report(path, **about, labels=labels) if f == shown else path for f, path in files.items()]
+    labels = {"study": "{study}", "figure": kind}
+    return with_report(files, caption=f"../report/{kind}.rst", category="{study}", subcategory=kind, labels=labels)
 
 
-def overview_dir():
-    return paths.overview_dir(RESULTS, overview_hash(PIPE))
+def overview_outputs():
+    files = {f: paths.overview_figure(RESULTS, "{fighash}", f) for f in FORMATS}
+    return with_report(files, caption="../report/overview.rst", category="Overview", labels={"figure": "gamma"})
 
 
 def overview_tables(wildcards):
@@ -210,13 +214,7 @@ def overview_tables(wildcards):
 def overview_runs(wildcards):
     if wildcards.fighash != overview_hash(PIPE):
         raise WorkflowError(f"overview folder {wildcards.fighash} is not the current one")
-    return {
-        s.name: [
-            {"run_id": r, "label": s.labels[r], "about": run_about(r), "epochs": table_path(r, "epochs")}
-            for r in s.runs
-        ]
-        for s in overview_studies(PIPE)
-    }
+    return {s.name: run_entries(s, ["epochs"]) for s in overview_studies(PIPE)}
 
 
 def study_table(study):
@@ -227,16 +225,7 @@ def study_tables_runs(wildcards):
     study = PIPE.studies[wildcards.study]
     if table_hash(study) != wildcards.tablehash:
         raise WorkflowError(f"table {wildcards.study}-{wildcards.tablehash} is not the current one")
-    return [
-        {
-            "run_id": r,
-            "label": study.labels[r],
-            "about": run_about(r),
-            "epochs": table_path(r, "epochs"),
-            "lolr": table_path(r, "lolr"),
-        }
-        for r in study.runs
-    ]
+    return run_entries(study, ["epochs", "lolr"])
 
 
 def drift_files():
@@ -251,9 +240,10 @@ def all_outputs():
         outs += [paths.table(base, t) for t in (*RUN_TABLES, "history", *sorted(PIPE.tables.get(run_id, ())))]
         outs.append(paths.drift(base))
     for study in PIPE.studies.values():
-        outs += [f"{figure_dir(study)}/{kind}.{fmt}" for kind in study.figures for fmt in FORMATS]
+        fighash = figure_hash(PIPE, study)
+        outs += [paths.figure(RESULTS, study.name, fighash, kind, fmt) for kind in study.figures for fmt in FORMATS]
         outs.append(study_table(study))
     if overview_studies(PIPE):
-        outs += [f"{overview_dir()}/gamma.{fmt}" for fmt in FORMATS]
+        outs += [paths.overview_figure(RESULTS, overview_hash(PIPE), fmt) for fmt in FORMATS]
     outs.append(paths.drift_summary(RESULTS, runs_hash(PIPE)))
     return outs

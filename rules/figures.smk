@@ -34,19 +34,7 @@ rule overview:
     input:
         overview_tables,
     output:
-        [
-            (
-                report(
-                    f"{RESULTS}/figures/overview/{{fighash}}/gamma.{fmt}",
-                    caption="../report/overview.rst",
-                    category="Overview",
-                    labels={"figure": "gamma, every study", "format": fmt},
-                )
-                if fmt == FORMATS[0]
-                else f"{RESULTS}/figures/overview/{{fighash}}/gamma.{fmt}"
-            )
-            for fmt in FORMATS
-        ],
+        overview_outputs(),
     log:
         f"{RESULTS}/figures/logs/overview-{{fighash}}.log",
     benchmark:

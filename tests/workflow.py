@@ -11,6 +11,8 @@ import pytest
 import torch
 import yaml
 
+from nowrongturns import figure_kinds
+
 from .conftest import ROOT
 
 SNAKEFILE = ROOT / "Snakefile"
@@ -55,7 +57,7 @@ def write(path, cfg):
 
 
 RUN_TABLES = ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet")
-OPTIONAL_TABLES = ("full_batch.parquet", "forks.parquet", "path.parquet")
+OPTIONAL_TABLES = tuple(f"{t}.parquet" for t in figure_kinds.OPTIONAL_TABLES)
 # The rules whose jobs ask for the config's GPUs (on a cluster without any: --set-resources RULE:gpu=0).
 GPU_RULES = ("reference", "measure_segment", "full_batch_segment", "fork", "straight_path")
 
