@@ -51,6 +51,7 @@ _ONLY_FOR = {
     "lolr_scale": lambda r: r["schedule"] == "lolr",
     "lolr_smoothing": lambda r: r["schedule"] == "lolr",
     "forks": lambda r: bool(r["forks"]),
+    "world_size": lambda r: r["world_size"] != 1,  # one process: the names runs had before ranks existed
 }
 _NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
                 "width_multiplier"}
@@ -251,6 +252,8 @@ def readable_name(s: dict) -> str:
     if s["dataset"] != "none":
         parts.append(f"bs{s['batch_size']}")
     parts += [f"e{s['epochs']}", f"s{s['seed']}"]
+    if s.get("world_size", 1) > 1:
+        parts.append(f"ws{s['world_size']}")
     return "-".join(parts).replace("_", "")
 
 
@@ -269,10 +272,27 @@ def check_run(settings: dict, where: str) -> None:
     if problem is not None:
         key, message = problem
         raise ConfigError(f"config key {where}.{key} = {settings[key]!r}: {message}")
+    check_world_size(settings, where)
     dataset = settings["dataset"]
     if registry.needs_data_dir(dataset) and not settings.get("data_dir"):
         raise ConfigError(f"config key {where}.data_dir = None: dataset {dataset!r} is read from a folder "
                           f"({registry.DATASETS[dataset].files}); set data_dir to where it lives")
+
+
+def check_world_size(settings: dict, where: str) -> None:
+    """world_size splits every minibatch into equal slices, one per rank."""
+    ranks = settings["world_size"]
+    if ranks == 1:
+        return
+    if not registry.uses(settings, "batch_size"):
+        raise ConfigError(f"config key {where}.world_size = {ranks}: model {settings['model']!r} has no minibatch "
+                          f"to split over ranks (dataset {settings['dataset']!r}); use world_size: 1")
+    if settings["batch_size"] % ranks:
+        raise ConfigError(f"config key {where}.world_size = {ranks} does not divide batch_size = "
+                          f"{settings['batch_size']}: every rank takes an equal slice of each minibatch")
+    if settings.get("forks"):
+        raise ConfigError(f"config key {where}.forks: a run with world_size = {ranks} cannot fork yet (forks train "
+                          f"in one process); use world_size: 1 for runs with forks")
 
 
 def load(config: dict, read_data: bool = True) -> Pipeline:
@@ -428,6 +448,10 @@ def check_figures(pipe: Pipeline, study: Study) -> None:
             if needs & {"full_batch", "path"} and not registry.MODELS[settings["model"]].full_batch:
                 raise ConfigError(f"config key studies.{study.name}.figures: {kind} needs a full-batch loss, "
                                   f"which run {run_id} ({settings['model']}) does not have")
+            if needs & {"full_batch", "path"} and settings.get("world_size", 1) > 1:
+                raise ConfigError(f"config key studies.{study.name}.figures: {kind} is measured in one process, "
+                                  f"which cannot retrace run {run_id} (world_size = {settings['world_size']}); "
+                                  f"draw it for runs with world_size: 1")
             if "forks" in needs and not settings.get("forks"):
                 raise ConfigError(f"config key studies.{study.name}.figures: forks needs forks, which run "
                                   f"{run_id} does not declare (run setting forks: [{{at_epoch: E, seed: S}}])")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from . import gpu_slots
+from . import distributed, gpu_slots
 from .flat import FlatParams
 from .lolr_schedule import with_schedule
 from .optim import build_optimizer, lr_at, weight_decay_at
@@ -51,7 +51,10 @@ def resolve_device(name: str, gpu_kernels: str = "deterministic") -> torch.devic
         if not torch.cuda.is_available():
             raise RuntimeError("run setting device = 'cuda', but no CUDA device is visible")
         set_gpu_kernels(gpu_kernels)
-        index = gpu_slots.claim(gpu_slots.gpu_keys())
+        if distributed.group().active:  # the launcher gave each rank a GPU of its node: its local rank's
+            index = distributed.group().local_rank % torch.cuda.device_count()
+        else:
+            index = gpu_slots.claim(gpu_slots.gpu_keys())
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device(name)
@@ -59,8 +62,11 @@ def resolve_device(name: str, gpu_kernels: str = "deterministic") -> torch.devic
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
+        name = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        name = f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})"
+    ranks = distributed.group().world_size
+    return f"{name} x {ranks} ranks" if ranks > 1 else name
 
 
 def state_weights(state: dict) -> torch.Tensor:
@@ -72,6 +78,11 @@ class Trainer:
     def __init__(self, settings: dict, run_id: str = ""):
         settings = with_schedule(settings)  # a lolr schedule reads its source's loLR once, here
         self.s, self.run_id = settings, run_id
+        self.group = distributed.group()
+        if settings.get("world_size", 1) != self.group.world_size:
+            raise RuntimeError(f"run {run_id}: run setting world_size = {settings.get('world_size', 1)}, but this "
+                               f"process is one of {self.group.world_size} ranks (Snakemake and the nowrongturns "
+                               f"command start as many ranks as the run's world_size)")
         # The thread count changes float summation order, so it is part of the run.
         torch.set_num_threads(settings["threads"])
         self.device = resolve_device(settings["device"], settings.get("gpu_kernels", "deterministic"))
@@ -86,6 +97,7 @@ class Trainer:
         self.epoch = 0  # the next epoch to run
         self.history: list[dict] = []
         self.uses_dropout = any(isinstance(m, torch.nn.Dropout) for m in self.model.modules())
+        self.rank_key = (self.group.rank,) if self.group.active else ()
 
     @property
     def total_steps(self) -> int:
@@ -141,7 +153,8 @@ class Trainer:
     def run_epoch(self, recorder=None, first_row: int = 0) -> list[float]:
         """One epoch; returns the minibatch losses (read from the device once, at the end)."""
         plan = self.task.plan(self.epoch)
-        values = self.run_steps(plan, recorder, first_row).cpu().tolist()
+        # Each rank's loss is the mean over its slice of the batch: their mean is the minibatch loss.
+        values = distributed.average_(self.run_steps(plan, recorder, first_row)).cpu().tolist()
         if recorder is not None:
             recorder.record_losses(first_row, values)
         self._check_finite(values)
@@ -159,11 +172,13 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(s, step, spe)
                 group["weight_decay"] = weight_decay
-            if self.uses_dropout:
-                torch.manual_seed(derive_seed("dropout", s["seed"], epoch, i))
+            if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
+                torch.manual_seed(derive_seed("dropout", s["seed"], epoch, i, *self.rank_key))
             self.flat.zero_grad()
             loss = self.task.loss(plan, i, epoch)
             loss.backward()
+            if self.group.active:  # the ranks' mean gradient: one all-reduce in a fixed layout (distributed.py)
+                distributed.average_(self.flat.grad)
             if recorder is not None:
                 recorder.before_step(first_row + i, weight_decay)
             if s["grad_clip"] is not None:
@@ -195,7 +210,7 @@ class Trainer:
             losses = self.run_epoch(recorder, first_row=(epoch - start_epoch) * self.steps_per_epoch)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
                       "lr": lr_at(self.s, (epoch + 1) * self.steps_per_epoch - 1, self.steps_per_epoch)}
-            if evaluate:
+            if evaluate and self.group.is_main:  # rank 0's buffers are the run's (distributed.py)
                 record.update(self.task.evaluate())
             self.history.append(record)
             done = self.epoch - start_epoch

@@ -36,6 +36,9 @@ class FlatParams:
         # Never set grads to None: that would detach them from the flat buffer.
         self.grad.zero_()
 
+    def shard(self, part: slice) -> Shard:
+        return Shard(self, part)
+
     def check_seated(self) -> None:
         """Fail loudly if anything replaced a parameter's or gradient's storage."""
         for p in self.params:
@@ -43,3 +46,15 @@ class FlatParams:
                 raise RuntimeError("a gradient left the flat buffer (was zero_grad(set_to_none=True) called?)")
             if p.untyped_storage().data_ptr() != self.data.untyped_storage().data_ptr():
                 raise RuntimeError("a parameter left the flat buffer")
+
+
+class Shard:
+    """One rank's contiguous slice of w and G: views into the flat buffers, no copy. The geometry's sums
+    over it are that rank's share of the sums over the whole vectors."""
+
+    def __init__(self, flat: FlatParams, part: slice):
+        self.data, self.grad = flat.data[part], flat.grad[part]
+
+    @property
+    def numel(self) -> int:
+        return self.data.numel()

@@ -33,7 +33,10 @@ class GeometryRecorder:
     before_step(k + 1) (the CPU backend measures step k's update in step k + 1's pass)."""
 
     def __init__(self, flat, w_stars, n_steps: int, weight_decay: float = 0.0, limits=None, names=None,
-                 backend: str = "auto", chunk: int | None = None):
+                 backend: str = "auto", chunk: int | None = None, combine=None):
+        """flat: anything with the flat .data and .grad (FlatParams, or a rank's Shard of it, whose sums are
+        that rank's share); combine: {name: array} -> the sums over every rank (distributed.sum_over_ranks)."""
+        self.combine = combine
         w_stars = [w_stars] if isinstance(w_stars, torch.Tensor) else list(w_stars)
         self.wd = float(weight_decay)
         self.k = len(w_stars)
@@ -75,6 +78,8 @@ class GeometryRecorder:
     def sums(self) -> np.ndarray:
         """The per-step sums in the order of self.columns, one row per step."""
         a = self.backend.arrays()
+        if self.combine is not None:
+            a = self.combine(a)
         out = np.full((self.n_steps, len(self.columns)), np.nan)
         cols = {c: i for i, c in enumerate(self.columns)}
         out[:, cols["loss"]] = self.loss

@@ -12,11 +12,11 @@ FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
 @contextmanager
-def logged(path=None):
-    """Log to `path` (if given) and stderr; a failure is logged with its traceback, then re-raised."""
+def logged(path=None, echo: bool = True):
+    """Log to `path` (if given) and, with echo, stderr; a failure is logged with its traceback, then re-raised."""
     logger = logging.getLogger("nowrongturns")
     logger.setLevel(logging.INFO)
-    handlers = [logging.StreamHandler(sys.stderr)]
+    handlers = [logging.StreamHandler(sys.stderr)] if echo else []
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))

@@ -80,19 +80,19 @@ class CIFAR10Task(Task):
         # The loader path: the same order, batches fetched by workers (into pinned memory on a GPU).
         keyed = _IndexOnly(torch.utils.data.TensorDataset(self.x_train, self.y_train))
         return iter(make_loader(keyed, self.batch, self.seed, epoch, self.s["num_workers"],
-                                pin_memory=self.device.type == "cuda")), offsets
+                                pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks))), offsets
 
     def _batch(self, batches, i):
         if self.on_device:
-            idx = batches[i * self.batch:(i + 1) * self.batch]
+            idx = self.local(batches[i * self.batch:(i + 1) * self.batch])
             return self.x_train[idx], self.y_train[idx]
-        x, y = next(batches)
+        x, y = next(batches)  # the loader's batches are this rank's part already
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def loss(self, plan, i, epoch):
         batches, offsets = plan
         x, y = self._batch(batches, i)
-        x = cifar10.normalize(data.random_crop(x, offsets[i], cifar10.PAD), self.dtype)
+        x = cifar10.normalize(data.random_crop(x, self.local(offsets[i]), cifar10.PAD), self.dtype)
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
@@ -142,7 +142,7 @@ class ImageNetTask(Task):
 
     def plan(self, epoch):
         return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.s["num_workers"],
-                                pin_memory=self.device.type == "cuda"))
+                                pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks)))
 
     def loss(self, batches, i, epoch):
         x, y = next(batches)  # pinned on a GPU, so the copies below leave the host free to queue work
@@ -173,7 +173,8 @@ class LanguageModelTask(Task):
         self.bptt = settings["bptt"]
         text.check_enough(corpus.train, settings["batch_size"], self.bptt, corpus.paths["train"])
         text.check_enough(corpus.valid, self.EVAL_BATCH, 1, corpus.paths["valid"])
-        self.train_data = text.batchify(corpus.train, settings["batch_size"]).to(device)
+        # Columns are the batch: each rank takes its fixed block of them.
+        self.train_data = self.local(text.batchify(corpus.train, settings["batch_size"]).T).T.contiguous().to(device)
         self.val_data = text.batchify(corpus.valid, self.EVAL_BATCH).to(device)
         # Full bptt windows only, so every step sees batch_size x bptt tokens.
         self.steps_per_epoch = max(1, (len(self.train_data) - 1) // self.bptt)
@@ -220,7 +221,7 @@ class SegmentationTask(Task):
         self.model.to(device, dtype)
 
     def loss(self, plan, i, epoch):
-        x, y = vaihingen.train_batch(self.train_tiles, self.seed, epoch, i, self.batch, self.patch)
+        x, y = vaihingen.train_batch(self.train_tiles, self.seed, epoch, i, self.batch, self.patch, self.local_part)
         return pixel_cross_entropy(self.model(x.to(self.dtype)), y)
 
     def full_batch_terms(self):

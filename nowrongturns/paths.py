@@ -59,6 +59,16 @@ def log(run: str, job: str) -> str:
     return f"{run}/logs/{job}.log"
 
 
+def rank_log(run: str, job: str, rank: int) -> str:
+    """The log of one rank of a job of several (the job's own log is the launcher's)."""
+    return f"{run}/logs/ranks/{job}.rank{rank}.log"
+
+
+def rank_spec(run: str, job: str) -> str:
+    """What the ranks of a job run: the entry point and its arguments, written by the launcher."""
+    return f"{run}/logs/ranks/{job}.json"
+
+
 def benchmark(run: str, job: str) -> str:
     return f"{run}/benchmarks/{job}.tsv"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import paths
+from . import distributed, launch, paths
 from .engine import Trainer, device_name, state_weights
 from .io import load_tensors, save_tensors, write_parquet
 from .run_lock import exclusive, lock_path
@@ -83,31 +83,44 @@ def load_weights(path) -> torch.Tensor:
 
 
 def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
-                  w0_path, w_star_path, history_path, budgets=()) -> None:
+                  w0_path, w_star_path, history_path, budgets=(), mpi: str | None = None) -> None:
     """budgets: shorter epoch budgets whose trajectories are prefixes of this run's: their w* are
-    checkpointed too (see extract_prefix). One process at a time per run (run_lock)."""
+    checkpointed too (see extract_prefix). One process at a time per run (run_lock); with world_size > 1
+    that process starts the ranks (launch.py; mpi: the launcher under SLURM, srun by default)."""
     with exclusive(lock_path(run_dir, "reference"), f"the reference pass of run {run_id}"):
-        _run_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets)
+        args = {"settings": settings, "run_id": run_id, "run_dir": str(run_dir), "checkpoint_every": checkpoint_every,
+                "w0_path": str(w0_path), "w_star_path": str(w_star_path), "history_path": str(history_path),
+                "budgets": sorted(budgets)}
+        if launch.needs_ranks(settings):
+            launch.ranks("reference", args, settings, run_dir, "reference", mpi)
+        else:
+            train_reference(**args)
 
 
-def _run_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets):
+def train_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets):
+    """The reference pass in this process (one of the ranks, if several): rank 0 writes every file."""
     epochs = settings["epochs"]
     needed = sorted(set(checkpoint_epochs(epochs, checkpoint_every)) | {b for b in budgets if 0 < b < epochs})
     trainer = Trainer(settings, run_id)
+    main = trainer.group.is_main
     log.info("reference pass for %s on %s: %d epochs x %d steps, %d trainable parameters",
              run_id, device_name(trainer.device), epochs, trainer.steps_per_epoch, trainer.flat.numel)
-    start = resume_point(needed, existing_checkpoints(run_dir))
+    # Rank 0's look at the checkpoints decides for every rank, before it writes any.
+    start = distributed.broadcast(resume_point(needed, existing_checkpoints(run_dir)))
     if start is None:
-        save_checkpoint(trainer, checkpoint_path(run_dir, 0))
+        if main:
+            save_checkpoint(trainer, checkpoint_path(run_dir, 0))
     else:
         trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
         log.info("resuming from the checkpoint of epoch %d", start)
 
     def keep(t: Trainer) -> None:
-        if t.epoch in needed:
+        if main and t.epoch in needed:
             save_checkpoint(t, checkpoint_path(run_dir, t.epoch))
 
     trainer.train(epochs, evaluate=True, on_epoch_end=keep)
+    if not main:
+        return
     w0_flat = trainer.weights_from_state(load_checkpoint(checkpoint_path(run_dir, 0), run_id)).cpu()
     save_weights(run_id, 0, w0_flat, w0_path)
     save_weights(run_id, trainer.epoch, trainer.flat.data, w_star_path)

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import torch
 
+from . import distributed, launch
 from .engine import Trainer, device_name
 from .geometry import GeometryRecorder
 from .io import write_parquet
@@ -32,6 +33,11 @@ def relative_drift(w_replay: torch.Tensor, w_ref: torch.Tensor, w_start: torch.T
 
 def _dist(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.to(a.device).double()).norm())
+
+
+def _sq(a: torch.Tensor, b: torch.Tensor) -> float:
+    """‖a − b‖², in float64."""
+    return float(((a.double() - b.to(a.device).double()) ** 2).sum())
 
 
 def _ratio(num: float, den: float) -> float:
@@ -86,10 +92,21 @@ def check_drift(checks: dict, tolerance: float, what: str) -> None:
 
 
 def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
-                targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
-    """run_replay, one process at a time per run and segment (run_lock)."""
+                targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None,
+                mpi: str | None = None) -> dict | None:
+    """run_replay, one process at a time per run and segment (run_lock); with world_size > 1 that process
+    starts the ranks (launch.py) and returns None."""
     with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
-        return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
+        if not launch.needs_ranks(settings):
+            return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
+        # The ranks' backend (NCCL or gloo) follows the device the reference pass used.
+        state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
+        args = {"settings": on_reference_device(settings, state, run_id), "run_id": run_id, "run_dir": str(run_dir),
+                "segment": segment, "start": start, "end": end, "targets": {b: str(p) for b, p in targets.items()},
+                "out_path": str(out_path), "tolerance": tolerance, "forks": forks}
+        del state
+        launch.ranks("segment", args, args["settings"], run_dir, f"measure_segment_{segment}", mpi)
+        return None
 
 
 def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
@@ -114,38 +131,54 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
     settings = on_reference_device(settings, state, run_id)
     budgets = sorted(b for b in targets if b > start)
-    w_stars = {b: load_weights(targets[b]) for b in budgets}
     forks = {name: f for name, f in (forks or {}).items() if f["budget"] > start}
     trainer = Trainer(settings, run_id)
     trainer.load_state(state)
-    w_start = trainer.flat.data.detach().clone()
+    # Each rank measures its contiguous slice of w, G and every w* (one rank: all of them).
+    part = distributed.shard(trainer.flat.numel)
+    mine = trainer.flat.shard(part)
+    w_stars = {b: load_weights(targets[b])[part].clone() for b in budgets}
+    w_start = mine.data.detach().clone()
     spe = trainer.steps_per_epoch
     n = (end - start) * spe
-    log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s",
-             run_id, segment, start, end - 1, n, device_name(trainer.device), budgets)
+    log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s%s",
+             run_id, segment, start, end - 1, n, device_name(trainer.device), budgets,
+             f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
     names, ends = [*budgets, *forks], [*budgets, *(f["budget"] for f in forks.values())]
-    recorder = GeometryRecorder(trainer.flat, [w_stars[b] for b in budgets] + [load_weights(f["path"]) for f in forks.values()],
+    fork_stars = [load_weights(f["path"])[part].clone() for f in forks.values()]
+    recorder = GeometryRecorder(mine, [w_stars[b] for b in budgets] + fork_stars,
                                 n, settings["weight_decay"], limits=[(min(b, end) - start) * spe for b in ends],
-                                names=names)
-    at_w_star = {}  # budget -> ‖w_replay − w*‖ where the replay has run that budget's epochs
+                                names=names, combine=lambda a: distributed.sum_over_ranks(a, trainer.device))
+    # Squared distances, this rank's share: summed over the ranks once, at the end (combine below).
+    squares = {}
 
     def check_w_star(t: Trainer) -> None:
-        if t.epoch in w_stars:
-            at_w_star[t.epoch] = _dist(t.flat.data, w_stars[t.epoch])
+        if t.epoch in w_stars:  # ‖w_replay − w*‖ where the replay has run that budget's epochs
+            squares[f"at_w_star {t.epoch}"] = _sq(mine.data, w_stars[t.epoch])
 
     trainer.train(end, recorder=recorder, on_epoch_end=check_w_star)
 
     ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
-    w_ref = trainer.weights_from_state(ref_state)
-    error = _dist(trainer.flat.data, w_ref)
-    drifts = {f"checkpoint of epoch {end}": _ratio(error, _dist(w_ref, w_start))}
-    drifts.update({f"w* of budget {b}": _ratio(e, _dist(w_stars[b], w_start)) for b, e in at_w_star.items()})
+    w_ref = trainer.weights_from_state(ref_state)[part]
+    squares["error"] = _sq(mine.data, w_ref)
+    squares["ref_start"] = _sq(w_ref, w_start)
+    for b in budgets:
+        squares[f"star_start {b}"] = _sq(w_stars[b], w_start)
+        squares[f"ref_star {b}"] = _sq(w_ref, w_stars[b])
+    totals = distributed.sum_over_ranks({k: np.array([v]) for k, v in squares.items()}, trainer.device)
+    dist = {k: float(np.sqrt(v[0])) for k, v in totals.items()}
+    at_w_star = {b: dist[f"at_w_star {b}"] for b in budgets if f"at_w_star {b}" in dist}
+    error = dist["error"]
+    drifts = {f"checkpoint of epoch {end}": _ratio(error, dist["ref_start"])}
+    drifts.update({f"w* of budget {b}": _ratio(e, dist[f"star_start {b}"]) for b, e in at_w_star.items()})
     steps = np.arange(start * spe, end * spe)
     raw = recorder.raw(steps // spe, steps, [lr_at(trainer.s, int(t), spe) for t in steps])
+    if not trainer.group.is_main:
+        return {}  # rank 0 checks and writes; its buffers are the run's (distributed.py)
     d_drifts = {}
     for b in budgets:
         if b > end:
-            d_drifts[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, _dist(w_ref, w_stars[b]))
+            d_drifts[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, dist[f"ref_star {b}"])
         else:
             d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * spe - 1]))
             d_drifts[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)

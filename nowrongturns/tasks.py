@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import data, models
+from . import data, distributed, models
 from .seeding import derive_seed, generator
 
 CROP_PAD = 1  # pixels of padding for the random crop of 8x8 digits
@@ -18,6 +18,19 @@ class Task:
     def __init__(self, settings: dict, device: torch.device, dtype: torch.dtype):
         self.s, self.device, self.dtype = settings, device, dtype
         self.seed = settings["seed"]
+        group = distributed.group()
+        self.rank, self.ranks = group.rank, group.world_size
+
+    @property
+    def local_part(self) -> slice:
+        """This rank's positions in a global minibatch: a fixed slice, so that the ranks together see the
+        minibatch one process would, each sample with the same augmentation draw."""
+        n = self.s["batch_size"] // self.ranks
+        return slice(self.rank * n, (self.rank + 1) * n) if self.ranks > 1 else slice(None)
+
+    def local(self, batch):
+        """This rank's part of a global minibatch (along dim 0)."""
+        return batch[self.local_part]
 
     def plan(self, epoch: int):
         """Whatever the epoch's steps need, computed once per epoch and moved to the device once."""
@@ -61,10 +74,10 @@ class DigitsTask(Task):
 
     def loss(self, plan, i, epoch):
         order, offsets = plan
-        idx = order[i * self.batch:(i + 1) * self.batch]
+        idx = self.local(order[i * self.batch:(i + 1) * self.batch])
         x, y = self.arrays.x_train[idx], self.arrays.y_train[idx]
         if offsets is not None:
-            x = data.random_crop(x, offsets[i], CROP_PAD)
+            x = data.random_crop(x, self.local(offsets[i]), CROP_PAD)
             if self.s["model"] == "mlp":
                 x = x.flatten(1)
         return F.cross_entropy(self.model(x), y)
@@ -103,7 +116,7 @@ class ALMTask(Task):
         return data.epoch_order(self.arrays.n_train, self.seed, epoch).to(self.device)
 
     def loss(self, order, i, epoch):
-        idx = order[i * self.batch:(i + 1) * self.batch]
+        idx = self.local(order[i * self.batch:(i + 1) * self.batch])
         return models.alm_loss(self.model.w, self.arrays.x_train[idx], self.arrays.y_train[idx])
 
     @torch.no_grad()

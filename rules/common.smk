@@ -54,10 +54,41 @@ def run_settings(wildcards):
     return trajectory_settings(PIPE.runs[wildcards.run].settings)
 
 
-def run_threads(wildcards):
-    """Cores a training job occupies: torch's threads plus its DataLoader worker processes."""
+def rank_threads(wildcards):
+    """Cores one process of a run occupies: torch's threads plus its DataLoader worker processes."""
     settings = PIPE.runs[wildcards.run].settings
     return settings["threads"] + settings.get("num_workers", 0)
+
+
+def world_size(wildcards):
+    return PIPE.runs[wildcards.run].settings.get("world_size", 1)
+
+
+def run_threads(wildcards):
+    """Cores a training job occupies: those of each of its ranks."""
+    return world_size(wildcards) * rank_threads(wildcards)
+
+
+def run_gpus(wildcards):
+    """GPUs a training job asks for: resources.gpu for each of its ranks."""
+    return world_size(wildcards) * PIPE.resources["gpu"]
+
+
+def for_ranks(value):
+    """A resource only the jobs of runs with several ranks ask for (None leaves the key out of the others').
+    The keys are the SLURM executor plugin's (its docs/further.md): tasks with mpi -> --ntasks and the job runs
+    unwrapped, so that it can srun the ranks; nodes -> --nodes; tasks_per_gpu -> --ntasks-per-gpu, with
+    gpu -> --gpus; cpus_per_task -> --cpus-per-task. Locally only gpu and the threads count."""
+    return lambda w: value(w) if world_size(w) > 1 else None
+
+
+RANK_RESOURCES = {
+    "tasks": for_ranks(world_size),
+    "mpi": for_ranks(lambda w: "srun"),
+    "nodes": for_ranks(lambda w: PIPE.resources["nodes"]),
+    "cpus_per_task": for_ranks(rank_threads),
+    "tasks_per_gpu": for_ranks(lambda w: 1 if PIPE.resources["gpu"] else None),
+}
 
 
 def run_dir(wildcards):

@@ -12,9 +12,10 @@ rule measure_segment:
         "../envs/nowrongturns.yaml"
     threads: run_threads
     resources:
+        **RANK_RESOURCES,
         mem_mb=PIPE.resources["mem_mb"],
         runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
-        gpu=PIPE.resources["gpu"],
+        gpu=run_gpus,
     params:
         targets=segment_targets,
         forks=segment_forks,

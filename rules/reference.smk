@@ -14,9 +14,10 @@ rule reference:
         "../envs/nowrongturns.yaml"
     threads: run_threads
     resources:
+        **RANK_RESOURCES,
         mem_mb=PIPE.resources["mem_mb"],
         runtime=PIPE.resources["runtime"],
-        gpu=PIPE.resources["gpu"],
+        gpu=run_gpus,
     params:
         settings=run_settings,
         run_dir=run_dir,

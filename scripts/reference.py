@@ -12,4 +12,5 @@ from nowrongturns.reference import run_reference  # noqa: E402
 with logged(sm.log[0]):
     settings = {**sm.params.settings, **runtime_settings(sm.config, sm.wildcards.run)}
     run_reference(settings, sm.wildcards.run, sm.params.run_dir, sm.params.checkpoint_every,
-                  sm.output.w0, sm.output.w_star, sm.output.history, budgets=sm.params.budgets)
+                  sm.output.w0, sm.output.w_star, sm.output.history, budgets=sm.params.budgets,
+                  mpi=sm.resources.get("mpi"))

@@ -306,3 +306,27 @@ def test_run_names_carry_the_lr_in_force():
     cfg = _cfg(overrides={"batch_size": [32, 256], "lr_scaling": "sqrt_batch", "lr": 0.1})
     small, large = load(cfg).runs  # 0.1 × √(32/64), 0.1 × √(256/64)
     assert small.startswith("digits-mlp-sgd-lr0.0707107-bs32-") and large.startswith("digits-mlp-sgd-lr0.2-bs256-")
+
+
+def test_world_size_names_runs_only_above_one():
+    (one,) = load(_cfg(overrides={"world_size": 1})).runs
+    (default,) = load(_cfg()).runs
+    (two,) = load(_cfg(overrides={"world_size": 2})).runs
+    assert one == default and "-ws" not in one  # runs from before ranks existed keep their names
+    assert "-e20-s0-ws2-" in two and two.rsplit("-", 1)[1] != one.rsplit("-", 1)[1]
+
+
+@pytest.mark.parametrize("base, message", [
+    ({"world_size": 3}, r"studies.s.base.world_size = 3 does not divide batch_size = 64"),
+    ({"world_size": 2, "dataset": "none", "model": "sinusoidal_mixture"},
+     r"world_size = 2: model 'sinusoidal_mixture' has no minibatch to split"),
+    ({"world_size": 2, "forks": [{"at_epoch": 1, "seed": 1}]}, r"forks: a run with world_size = 2 cannot fork"),
+])
+def test_world_size_start_up_errors_name_the_values(base, message):
+    with pytest.raises(ConfigError, match=message):
+        load({"studies": {"s": {"base": {"model": "mlp", **base}}}})
+
+
+def test_figures_measured_in_one_process_refuse_runs_of_several_ranks():
+    with pytest.raises(ConfigError, match=r"figures: full_batch is measured in one process.*world_size = 2"):
+        load(_cfg(overrides={"world_size": 2}, figures=["gamma", "full_batch"]))

@@ -82,7 +82,8 @@ def test_preset_declares_resources_measure_and_its_own_results_folder(path):
     cfg = raw(path)
     assert cfg["results"] == f"results/{path.stem}"
     resources = cfg.get("resources") or {}
-    assert set(resources) == {"gpu", "mem_mb", "runtime"}, f"{path.name}: resources must give gpu, mem_mb, runtime"
+    assert {"gpu", "mem_mb", "runtime"} <= set(resources) <= {"gpu", "mem_mb", "runtime", "nodes"}, \
+        f"{path.name}: resources must give gpu, mem_mb, runtime (and nodes, for runs of several ranks)"
     assert resources["runtime"] >= 1 and resources["mem_mb"] >= 100
     assert {"checkpoint_every", "drift_tolerance"} <= set(cfg.get("measure") or {})
     pipe = load_preset(path)
@@ -120,3 +121,15 @@ def test_dry_run_plans_the_full_dag(path, dry_runs):
     # Planning wrote nothing but the data fingerprints' cache.
     written = [p.relative_to(work / pipe.results) for p in (work / "results").rglob("*") if p.is_file()]
     assert all(p.parts[:2] == (".cache", "data") for p in written), written
+
+
+def test_multi_node_preset_asks_for_a_gpu_per_rank_over_its_nodes(dry_runs):
+    path = PRESET_DIR / "fig02b_imagenet_resnet50_8gpus_2nodes.yaml"
+    (run,) = load_preset(path).runs.values()
+    assert run.settings["world_size"] == 8 and "-ws8-" in run.run_id
+    assert raw(path)["resources"] == {**raw(path)["resources"], "gpu": 1, "nodes": 2}
+    _, proc = dry_runs[path.stem]
+    # The dry run prints each job's resources: 8 GPUs, 8 tasks over 2 nodes, srun as the launcher.
+    job = proc.stdout.split("rule reference:")[1].split("\n\n")[0]
+    for wanted in ("gpu=8", "tasks=8", "nodes=2", "mpi=srun", "tasks_per_gpu=1", "cpus_per_task=9"):
+        assert wanted in job, (wanted, job)

@@ -70,3 +70,34 @@ def test_failing_cluster_job_fails_the_run_and_shows_its_log(cluster, tmp_path):
     # --show-failed-logs: the job's own log, with the reason, is in the output (retried twice).
     assert re.search(r"Diverged: .*diverged at epoch 0 step \d+", out), out[-3000:]
     assert re.search(r"slurm_job_id=\d+", out)
+
+
+def test_a_run_of_two_ranks_spreads_over_the_two_nodes_and_equals_a_local_one(cluster, tmp_path):
+    """One run of the reduced study with world_size 2 through the profile: its jobs ask for 2 tasks on 2 nodes
+    (the plugin's tasks, mpi and nodes keys), srun starts a rank on each, and the results equal those of the
+    same run started locally by torchrun."""
+    cfg = reduced_default_config()
+    study = cfg["studies"]["seeds"]
+    del study["overrides"]  # one run: seed 0
+    cfg["studies"] = {"seeds": {**study, "base": {**study["base"], "world_size": 2}}}
+    cfg["resources"]["nodes"] = 2
+    local, cluster_dir = tmp_path / "local", tmp_path / "cluster"
+    for work in (local, cluster_dir):
+        work.mkdir()
+        write(work / "config.yaml", cfg)
+    snakemake(local, timeout=900)
+    snakemake(cluster_dir, "--profile", str(PROFILE), *FAST, cores=False, timeout=1200)
+    (run_dir,) = (cluster_dir / "results/runs").iterdir()
+    assert "-ws2-" in run_dir.name
+    for job in ("reference", "measure_segment_0", "measure_segment_1"):
+        first = (run_dir / "logs" / f"{job}.log").read_text().splitlines()[0]
+        assert re.search(r"slurm_job_id=\d+", first), first
+        nodes = []
+        for rank in (0, 1):
+            rank_log = (run_dir / "logs/ranks" / f"{job}.rank{rank}.log").read_text()
+            nodes.append(re.search(r"slurm_node=(\S+)", rank_log.splitlines()[0]).group(1))
+            assert f"rank {rank} of 2" in rank_log and "rank done" in rank_log
+        assert sorted(nodes) == ["nwt-1", "nwt-2"], (job, nodes)
+    assert assert_same_results(local, cluster_dir) == 1
+    print(f"\n{run_dir.name}: reference and both segments ran as 2 srun tasks, rank 0 on {nodes[0]} and rank 1 on "
+          f"{nodes[1]}; tables and w* equal to the local torchrun run's")

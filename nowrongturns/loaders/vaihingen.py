@@ -139,9 +139,11 @@ def _extract(tiles: Tiles, plan, patch: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 def train_batch(tiles: Tiles, seed: int, epoch: int, step: int, batch_size: int,
-                patch: int = PATCH) -> tuple[torch.Tensor, torch.Tensor]:
-    """(float32 [B, 3, patch, patch] in [0, 1], int64 [B, patch, patch]), on the tiles' device."""
-    return _extract(tiles, _draw(generator("patch", seed, epoch, step), tiles, batch_size, patch, True), patch)
+                patch: int = PATCH, part: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """(float32 [B, 3, patch, patch] in [0, 1], int64 [B, patch, patch]), on the tiles' device. part: the
+    patches of the batch to cut (a rank's share; all are drawn, so the draws do not depend on it)."""
+    plan = _draw(generator("patch", seed, epoch, step), tiles, batch_size, patch, True)
+    return _extract(tiles, plan[part], patch)
 
 
 def val_batches(tiles: Tiles, batch_size: int, patch: int = PATCH, count: int = VAL_PATCHES):
