@@ -3,6 +3,8 @@
     nowrongturns runs config.yaml                     # list the runs a config expands to
     nowrongturns reference config.yaml RUN_ID         # the reference pass of one run
     nowrongturns measure config.yaml RUN_ID SEGMENT   # one replay segment
+
+A run with world_size > 1 starts its ranks (torchrun on this machine, srun inside a SLURM allocation).
 """
 from __future__ import annotations
 

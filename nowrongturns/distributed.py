@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -55,8 +56,14 @@ def init(device_type: str) -> Group:
     import torch.distributed as dist
 
     rank, size, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if device_type == "cuda":  # NCCL binds each rank's communicator to its GPU: this rank's, from the start
+        torch.cuda.set_device(local % torch.cuda.device_count())
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo", rank=rank, world_size=size)
+        # A collective waits this long for every rank (default 10 min): rank 0 alone evaluates and writes
+        # checkpoints meanwhile, which on ImageNet and a slow shared file system can take minutes. A rank
+        # that dies ends the job sooner: its launcher (torchrun, srun --kill-on-bad-exit) stops the others.
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo", rank=rank, world_size=size,
+                                timeout=timedelta(minutes=60))
     _GROUP = Group(rank, size, local)
     return _GROUP
 
@@ -70,10 +77,18 @@ def shutdown() -> None:
     _GROUP = Group()
 
 
+ALIGN = 64  # slices start at multiples of 64 elements (256 bytes in float32): aligned, vectorized loads
+
+
 def shard(n: int, g: Group | None = None) -> slice:
     """The contiguous slice of an n-vector this rank measures: near-equal parts in rank order."""
     g = g or group()
-    return slice(g.rank * n // g.world_size, (g.rank + 1) * n // g.world_size)
+    unit = ALIGN if n >= ALIGN * g.world_size else 1
+
+    def cut(r: int) -> int:
+        return n if r == g.world_size else r * n // g.world_size // unit * unit
+
+    return slice(cut(g.rank), cut(g.rank + 1))
 
 
 def average_(tensor: torch.Tensor) -> torch.Tensor:

@@ -54,7 +54,3 @@ class Shard:
 
     def __init__(self, flat: FlatParams, part: slice):
         self.data, self.grad = flat.data[part], flat.grad[part]
-
-    @property
-    def numel(self) -> int:
-        return self.data.numel()

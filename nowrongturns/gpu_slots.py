@@ -25,10 +25,17 @@ def lock_dir() -> Path:
 
 def claim(keys: list[str], wait_s: float = 3600.0, poll_s: float = 2.0) -> int:
     """Index of the first key whose lock this process could take; waits while all are held."""
+    return claim_many(keys, 1, wait_s, poll_s)[0]
+
+
+def claim_many(keys: list[str], n: int, wait_s: float = 3600.0, poll_s: float = 2.0) -> list[int]:
+    """Indices of n keys whose locks this process took, all at once (a job of n ranks); while fewer are
+    free it takes none, so that two such jobs cannot each hold part of what the other waits for."""
     if len(keys) <= 1:
-        return 0
+        return list(range(n))
     deadline = time.monotonic() + wait_s
     while True:
+        taken = []
         for index, key in enumerate(keys):
             fd = os.open(lock_dir() / f"{key}.lock", os.O_CREAT | os.O_RDWR, 0o666)
             try:
@@ -36,11 +43,16 @@ def claim(keys: list[str], wait_s: float = 3600.0, poll_s: float = 2.0) -> int:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            _held.append(fd)
-            return index
+            taken.append((index, fd))
+            if len(taken) == n:
+                _held.extend(fd for _, fd in taken)
+                return [index for index, _ in taken]
+        for _, fd in taken:  # closing the descriptor releases its lock
+            os.close(fd)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"all {len(keys)} GPUs stayed held by other jobs for {wait_s:.0f} s "
-                               f"(lock files in {lock_dir()}); lower the profile's gpu resource")
+            what = f"all {len(keys)} GPUs stayed held" if n == 1 else f"{n} of the {len(keys)} GPUs were never free at once"
+            raise RuntimeError(f"{what} by other jobs for {wait_s:.0f} s (lock files in {lock_dir()}); "
+                               f"lower the profile's gpu resource")
         time.sleep(poll_s)
 
 

@@ -68,14 +68,21 @@ def check_gpus(settings: dict, visible: int) -> None:
                          + ": lower world_size, or submit the run to a cluster (profiles/slurm)")
 
 
-def rank_command(spec: str, ranks: int, cpus: int, gpus: bool, mpi: str | None) -> tuple[list[str], dict]:
-    """The command that starts the ranks and the environment it needs. cpus: per rank; gpus: one GPU per rank."""
+def visible_devices(claimed: list[int], visible: str | None) -> str:
+    """CUDA_VISIBLE_DEVICES for the ranks: the claimed GPUs, as the job itself names them."""
+    names = visible.split(",") if visible else None
+    return ",".join(names[i] if names else str(i) for i in claimed)
+
+
+def rank_command(spec: str, ranks: int, cpus: int, gpus: bool, mpi: str | None,
+                 allocation: dict | None) -> tuple[list[str], dict]:
+    """The command that starts the ranks and the environment it needs. cpus: per rank; gpus: one GPU per rank;
+    allocation: the SLURM allocation the ranks run in (None: this machine)."""
     env = {**os.environ}
     # The ranks import this package from where the job found it (next to scripts/, or installed).
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
     rank_main = [sys.executable, "-m", "nowrongturns.rank", spec]
-    allocation = on_slurm(ranks)
     if allocation:
         env["MASTER_ADDR"] = master_addr(allocation["NodeList"])
         env["MASTER_PORT"] = str(20000 + int(os.environ["SLURM_JOB_ID"]) % 20000)  # one port per job
@@ -104,14 +111,20 @@ def ranks(entry: str, kwargs: dict, settings: dict, run_dir, job: str, mpi: str 
 
     n = world_size(settings)
     gpus = settings["device"] == "cuda" or (settings["device"] == "auto" and torch.cuda.is_available())
-    if not on_slurm(n):  # SLURM gave each task its GPU
+    allocation = on_slurm(n)
+    if not allocation:  # (SLURM gives each task its GPU)
         check_gpus(settings, torch.cuda.device_count())
     spec = paths.rank_spec(str(run_dir), job)
     write_json({"entry": entry, "kwargs": kwargs, "run_dir": str(run_dir), "job": job}, spec)
     logs = [paths.rank_log(str(run_dir), job, r) for r in range(n)]
     for path in logs:  # a log left by an earlier attempt would be read as this one's
         Path(path).unlink(missing_ok=True)
-    cmd, env = rank_command(spec, n, settings["threads"] + settings.get("num_workers", 0), gpus, mpi)
+    cmd, env = rank_command(spec, n, settings["threads"] + settings.get("num_workers", 0), gpus, mpi, allocation)
+    if gpus and not allocation:  # n GPUs no other job of this machine holds, one per rank (by local rank)
+        from . import gpu_slots
+
+        claimed = gpu_slots.claim_many(gpu_slots.gpu_keys(), n)
+        env["CUDA_VISIBLE_DEVICES"] = visible_devices(claimed, os.environ.get("CUDA_VISIBLE_DEVICES"))
     log.info("starting %d ranks: %s", n, shlex.join(cmd))
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if proc.returncode != 0:

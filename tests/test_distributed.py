@@ -12,7 +12,7 @@ import torch
 
 from nowrongturns import distributed
 from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.launch import RankFailed, check_gpus, failed_rank, failure_report
+from nowrongturns.launch import RankFailed, check_gpus, failed_rank, failure_report, visible_devices
 from nowrongturns.loaders.seeded import EpochSampler
 
 N, STEPS = 10_007, 6  # an odd length: the ranks' slices differ in size
@@ -52,11 +52,20 @@ def test_sharded_sums_equal_one_process_sums_and_repeat_bitwise(ranks):
     assert not np.isnan(single[:, 1:]).any()  # every column was measured
 
 
-def test_shards_tile_the_vector():
-    for ranks in (1, 2, 3, 7):
-        parts = [distributed.shard(N, distributed.Group(r, ranks)) for r in range(ranks)]
-        assert parts[0].start == 0 and parts[-1].stop == N
+def test_shards_tile_the_vector_at_aligned_cuts():
+    for n, ranks in ((N, 1), (N, 2), (N, 3), (N, 7), (100, 3)):
+        parts = [distributed.shard(n, distributed.Group(r, ranks)) for r in range(ranks)]
+        assert parts[0].start == 0 and parts[-1].stop == n
         assert all(a.stop == b.start for a, b in itertools.pairwise(parts))
+        sizes = [p.stop - p.start for p in parts]
+        assert max(sizes) - min(sizes) <= (distributed.ALIGN if n >= distributed.ALIGN * ranks else 1)
+        if n >= distributed.ALIGN * ranks:
+            assert all(p.start % distributed.ALIGN == 0 for p in parts)
+
+
+def test_the_ranks_see_the_gpus_the_job_claimed():
+    assert visible_devices([1, 3], None) == "1,3"
+    assert visible_devices([0, 1], "4,5,6") == "4,5"  # as the job itself was shown them
 
 
 @pytest.mark.parametrize("ranks", [2, 3])

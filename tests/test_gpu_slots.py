@@ -38,3 +38,12 @@ def test_all_gpus_held_is_an_error_naming_the_lock_folder(tmp_path):
 def test_one_visible_gpu_needs_no_lock(tmp_path):
     assert gpu_slots.claim(["GPU-only"]) == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_of_several_ranks_takes_its_gpus_all_at_once(tmp_path):
+    keys = ["GPU-a", "GPU-b", "GPU-c"]
+    assert gpu_slots.claim(keys) == 0
+    assert gpu_slots.claim_many(keys, 2) == [1, 2]
+    code = f"from nowrongturns import gpu_slots; print(gpu_slots.claim_many({keys!r}, 2, wait_s=0))"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode != 0 and "2 of the 3 GPUs were never free at once" in child.stderr
