@@ -119,6 +119,25 @@ def barrier() -> None:
         dist.barrier()
 
 
+def check_same(tensor: torch.Tensor, what: str) -> None:
+    """Fail on every rank unless all hold the same bits (as DDP checks its parameters when it starts): each
+    rank's checksum of the tensor, compared. Catches a rank that built or loaded other weights."""
+    if not group().active:
+        return
+    import hashlib
+
+    import torch.distributed as dist
+
+    data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+    digests = [None] * group().world_size
+    dist.all_gather_object(digests, hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest())
+    differ = [r for r, d in enumerate(digests) if d != digests[0]]
+    if differ:
+        who = f"ranks {', '.join(map(str, differ))} hold" if len(differ) > 1 else f"rank {differ[0]} holds"
+        raise RuntimeError(f"{what} differ between the ranks: {who} other values than rank 0 "
+                           f"(of {group().world_size} ranks)")
+
+
 def sum_over_ranks(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str, np.ndarray]:
     """{name: the sum over ranks of each rank's float64 array}, on every rank, added in rank order
     (0 + 1 + 2 ...): the same bits whichever rank computes it, run after run. One all-gather for all."""

@@ -113,6 +113,7 @@ def train_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star
     else:
         trainer.load_state(load_checkpoint(checkpoint_path(run_dir, start), run_id))
         log.info("resuming from the checkpoint of epoch %d", start)
+    distributed.check_same(trainer.flat.data, f"run {run_id}: the weights at epoch {trainer.epoch}")
 
     def keep(t: Trainer) -> None:
         if main and t.epoch in needed:

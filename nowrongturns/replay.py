@@ -134,6 +134,7 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     forks = {name: f for name, f in (forks or {}).items() if f["budget"] > start}
     trainer = Trainer(settings, run_id)
     trainer.load_state(state)
+    distributed.check_same(trainer.flat.data, f"run {run_id}: the weights of the checkpoint of epoch {start}")
     # Each rank measures its contiguous slice of w, G and every w* (one rank: all of them).
     part = distributed.shard(trainer.flat.numel)
     mine = trainer.flat.shard(part)

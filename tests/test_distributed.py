@@ -52,6 +52,24 @@ def test_sharded_sums_equal_one_process_sums_and_repeat_bitwise(ranks):
     assert not np.isnan(single[:, 1:]).any()  # every column was measured
 
 
+def _weights_checked(rank_that_differs):
+    w = torch.arange(1000, dtype=torch.float32)
+    if distributed.group().rank == rank_that_differs:
+        w[3] = w[3].nextafter(torch.tensor(10.0))  # one bit
+    try:
+        distributed.check_same(w, "the weights")
+    except RuntimeError as err:
+        return str(err)
+    return "same"
+
+
+def test_ranks_with_other_weights_fail_on_every_rank():
+    assert distributed.run_local(_weights_checked, 3, None) == {0: "same", 1: "same", 2: "same"}
+    failed = distributed.run_local(_weights_checked, 3, 2)
+    assert failed == {r: "the weights differ between the ranks: rank 2 holds other values than rank 0 (of 3 ranks)"
+                      for r in range(3)}
+
+
 def test_shards_tile_the_vector_at_aligned_cuts():
     for n, ranks in ((N, 1), (N, 2), (N, 3), (N, 7), (100, 3)):
         parts = [distributed.shard(n, distributed.Group(r, ranks)) for r in range(ranks)]
