@@ -44,11 +44,6 @@ def group() -> Group:
     return _GROUP
 
 
-def launched_world_size() -> int:
-    """The world size the launcher started this process in: torchrun's WORLD_SIZE (1 when not launched)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def init(device_type: str) -> Group:
     """Join the run's process group (torchrun's or srun's environment: RANK, WORLD_SIZE, LOCAL_RANK,
     MASTER_ADDR, MASTER_PORT). NCCL for GPUs, gloo for CPUs."""
@@ -124,13 +119,12 @@ def check_same(tensor: torch.Tensor, what: str) -> None:
     rank's checksum of the tensor, compared. Catches a rank that built or loaded other weights."""
     if not group().active:
         return
-    import hashlib
-
     import torch.distributed as dist
 
-    data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+    from .io import content_digest
+
     digests = [None] * group().world_size
-    dist.all_gather_object(digests, hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest())
+    dist.all_gather_object(digests, content_digest(tensor))
     differ = [r for r, d in enumerate(digests) if d != digests[0]]
     if differ:
         who = f"ranks {', '.join(map(str, differ))} hold" if len(differ) > 1 else f"rank {differ[0]} holds"

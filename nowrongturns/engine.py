@@ -42,11 +42,17 @@ def set_gpu_kernels(policy: str) -> None:
     torch.backends.cudnn.allow_tf32 = not exact
 
 
+def device_type(name: str) -> str:
+    """cpu or cuda: what the run setting device (cpu, cuda or auto) means on this machine."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 def resolve_device(name: str, gpu_kernels: str = "deterministic") -> torch.device:
     """cpu, cuda, or auto: the GPU when one is visible, the CPU otherwise. With several GPUs
     visible, the job takes one that no other job on this machine holds."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    name = device_type(name)
     if name == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError("run setting device = 'cuda', but no CUDA device is visible")

@@ -109,8 +109,10 @@ def ranks(entry: str, kwargs: dict, settings: dict, run_dir, job: str, mpi: str 
     """Run entry (rank.ENTRIES) on world_size ranks; RankFailed naming the rank that failed, with its log."""
     import torch
 
+    from .engine import device_type
+
     n = world_size(settings)
-    gpus = settings["device"] == "cuda" or (settings["device"] == "auto" and torch.cuda.is_available())
+    gpus = device_type(settings["device"]) == "cuda"
     allocation = on_slurm(n)
     if not allocation:  # (SLURM gives each task its GPU)
         check_gpus(settings, torch.cuda.device_count())

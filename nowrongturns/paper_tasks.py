@@ -174,7 +174,7 @@ class LanguageModelTask(Task):
         text.check_enough(corpus.train, settings["batch_size"], self.bptt, corpus.paths["train"])
         text.check_enough(corpus.valid, self.EVAL_BATCH, 1, corpus.paths["valid"])
         # Columns are the batch: each rank takes its fixed block of them.
-        self.train_data = self.local(text.batchify(corpus.train, settings["batch_size"]).T).T.contiguous().to(device)
+        self.train_data = text.batchify(corpus.train, settings["batch_size"])[:, self.local_part].contiguous().to(device)
         self.val_data = text.batchify(corpus.valid, self.EVAL_BATCH).to(device)
         # Full bptt windows only, so every step sees batch_size x bptt tokens.
         self.steps_per_epoch = max(1, (len(self.train_data) - 1) // self.bptt)

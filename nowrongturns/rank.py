@@ -11,6 +11,7 @@ import os
 import sys
 
 from . import distributed, paths
+from .engine import device_type
 from .launch import DONE
 from .logs import logged
 
@@ -33,14 +34,6 @@ def _segment(targets, **kwargs):
 ENTRIES = {"reference": _reference, "segment": _segment}
 
 
-def device_type(settings: dict) -> str:
-    import torch
-
-    if settings["device"] == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return settings["device"]
-
-
 def main(argv=None) -> int:
     (spec_path,) = argv if argv is not None else sys.argv[1:]
     with open(spec_path, encoding="utf-8") as fh:
@@ -52,7 +45,7 @@ def main(argv=None) -> int:
     with logged(paths.rank_log(spec["run_dir"], spec["job"], rank), echo=rank == 0):
         log.info("rank %d of %d (local rank %s), pid %d: %s", rank, ranks, os.environ["LOCAL_RANK"], os.getpid(),
                  spec["job"])
-        distributed.init(device_type(spec["kwargs"]["settings"]))
+        distributed.init(device_type(spec["kwargs"]["settings"]["device"]))
         ENTRIES[spec["entry"]](**spec["kwargs"])
         distributed.barrier()  # no rank leaves while another may still need it
         distributed.shutdown()

@@ -3,7 +3,7 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from nowrongturns import paths
+from nowrongturns import launch, paths
 from nowrongturns.config import (
     RUN_ID_PATTERN,
     ConfigError,
@@ -61,7 +61,7 @@ def rank_threads(wildcards):
 
 
 def world_size(wildcards):
-    return PIPE.runs[wildcards.run].settings.get("world_size", 1)
+    return launch.world_size(PIPE.runs[wildcards.run].settings)
 
 
 def run_threads(wildcards):

@@ -19,6 +19,7 @@ import yaml
 from nowrongturns import paths
 from nowrongturns.config import load_file
 from nowrongturns.io import load_tensors
+from nowrongturns.metrics import metrics
 
 from .conftest import run_cli
 
@@ -49,7 +50,7 @@ def _w_star(run_dir):
 def _gamma(run_dir):
     raw = pd.concat(pd.read_parquet(p) for p in sorted((run_dir / "measure").glob("segment_*.parquet")))
     target = raw.columns[raw.columns.str.startswith("g_dot_d@")][0].split("@")[1]
-    return (raw[f"g_dot_d@{target}"] / np.sqrt(raw["g_sq"] * raw[f"d_sq@{target}"])).to_numpy()
+    return metrics(raw[f"g_dot_d@{target}"], raw["g_sq"], raw[f"d_sq@{target}"])["gamma"]
 
 
 def test_replay_is_exact_under_2_and_3_ranks_and_2_ranks_stay_near_1(tmp_path):
