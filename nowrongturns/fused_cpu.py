@@ -111,10 +111,12 @@ def update_pass(w, w_prev, w_star, first, row, j, shared, per):
 
 # Elements of padding on each side of w_prev, the one array the step kernel writes. LLVM's vectorized
 # loop first checks at run time that the stored-to array does not start within one vector block
-# (vector width × unroll, at most 8 × 16 elements) of an array it reads, and else runs the scalar
-# loop, which adds in another order: for models under ~32 weights the allocator can place arrays
-# that close, and the last bits of the sums then depended on where it did (seen: one step of the
-# 20-weight ALM run differed between two processes). No other array can start inside the padding.
+# (vector width × unroll, at most 8 × 16 elements) after an array it reads, and else runs the scalar
+# loop, which adds in another order. Where a CPU's block is wider than the smallest input its vector
+# loop takes, separate arrays of a tiny model can be that close, and the last bits of the sums then
+# depended on where the allocator put them (seen: one step of the 20-weight ALM run differed between
+# two processes; not possible on AMD Zen 3, whose block of 8 is also the smallest input). No other
+# array can start inside the padding (tests/test_fused_cpu.py, the widest block forced on any CPU).
 W_PREV_PAD = 256
 
 

@@ -36,11 +36,29 @@ def logged(path=None, echo: bool = True):
 
 
 def where() -> str:
-    """Where this job runs: host, SLURM job, container image and interpreter (the first line of every log)."""
-    parts = [f"host={platform.node()}", f"python={sys.executable}"]
+    """Where this job runs: host, CPU, SLURM job, container image and interpreter (the first line of every log)."""
+    parts = [f"host={platform.node()}", f"cpu={cpu()!r}", f"python={sys.executable}"]
     if os.environ.get("SLURM_JOB_ID"):
         parts.append(f"slurm_job_id={os.environ['SLURM_JOB_ID']} slurm_node={os.environ.get('SLURMD_NODENAME', '?')}")
     container = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
     if container:
         parts.append(f"container={container}")
     return "job " + " ".join(parts)
+
+
+def cpu() -> str:
+    """The CPU model, its architecture, its core count and the target Numba's LLVM compiles for: the last
+    bits of the CPU sums follow that target's vector width (fused_cpu.py), so a log says which it was."""
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:  # not Linux
+        pass
+    try:
+        from llvmlite import binding  # Numba's LLVM; no JIT is started by asking its host name
+        target = os.environ.get("NUMBA_CPU_NAME") or binding.get_host_cpu_name()
+    except ImportError:
+        target = "?"
+    described = [model] if model else []  # arm64 Linux names no model; its LLVM target does
+    return ", ".join([*described, platform.machine(), f"{os.cpu_count()} cores", f"llvm target {target}"])

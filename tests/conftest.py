@@ -14,6 +14,13 @@ if not torch.cuda.is_available():
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_report_header(config):
+    # The suite must pass on any CPU (CONTRIBUTING.md); the log says which one it ran on.
+    from nowrongturns.logs import cpu
+
+    return f"cpu: {cpu()}; torch threads: {torch.get_num_threads()}"
+
+
 def settings(**overrides) -> dict:
     """A complete, normalized-ready run setting (schema defaults + overrides)."""
     from nowrongturns.config import run_defaults

@@ -15,6 +15,7 @@ import yaml
 
 from nowrongturns import paths
 from nowrongturns.config import figure_hash, load, overview_hash, runs_hash, table_hash, trajectory_settings
+from nowrongturns.logs import cpu
 from nowrongturns.stats import EPOCH_METRICS
 
 from .conftest import ROOT
@@ -76,6 +77,8 @@ def test_tables_have_their_columns_and_are_finite(study):
         for log in ("reference", "measure_segment_0"):
             text = (base / "logs" / f"{log}.log").read_text()
             assert "steps/s" in text and "eta" in text and "device cpu" in text
+            # The first line says where the job ran, the CPU included: the CPU sums' last bits follow it.
+            assert f"cpu={cpu()!r}" in text.splitlines()[0]
 
 
 def test_analyses_beyond_the_paper_write_their_tables(study):
