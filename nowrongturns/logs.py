@@ -55,10 +55,8 @@ def cpu() -> str:
             model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
     except OSError:  # not Linux
         pass
-    try:
-        from llvmlite import binding  # Numba's LLVM; no JIT is started by asking its host name
-        target = os.environ.get("NUMBA_CPU_NAME") or binding.get_host_cpu_name()
-    except ImportError:
-        target = "?"
+    from llvmlite import binding  # Numba's LLVM (a dependency); asking its host name starts no JIT
+
+    target = os.environ.get("NUMBA_CPU_NAME") or binding.get_host_cpu_name()
     described = [model] if model else []  # arm64 Linux names no model; its LLVM target does
     return ", ".join([*described, platform.machine(), f"{os.cpu_count()} cores", f"llvm target {target}"])
