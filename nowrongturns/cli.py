@@ -11,14 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import paths
 from .config import ConfigError, load_file
-
-
-def _run(pipe, run_id: str):
-    if run_id not in pipe.runs:
-        raise ConfigError(f"unknown run id {run_id!r}; `nowrongturns runs CONFIG` lists them")
-    return pipe.runs[run_id]
+from .jobs import reference_job, replay_job
 
 
 def main(argv=None) -> int:
@@ -51,28 +45,15 @@ def main(argv=None) -> int:
                 print(f"  {run_id}  ({study.labels[run_id]}, {len(pipe.segments(run_id))} segments)")
         return 0
     try:
-        run = _run(pipe, args.run_id)
-        if pipe.trunk[run.run_id] != run.run_id:
-            raise ConfigError(f"run {run.run_id} is the first {run.settings['epochs']} epochs of "
-                              f"{pipe.trunk[run.run_id]}: train and replay that run (Snakemake does both)")
+        if args.command == "reference":
+            job = reference_job(pipe, args.run_id)
+        else:
+            job = replay_job(pipe, args.run_id, args.segment)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    run_dir = paths.run_dir(pipe.results, run.run_id)
     with logged():
-        if args.command == "reference":
-            from .reference import run_reference
-
-            run_reference(run.settings, run.run_id, run_dir, pipe.measure["checkpoint_every"],
-                          paths.w0(run_dir), paths.w_star(run_dir), paths.history(run_dir),
-                          budgets=list(pipe.budgets[run.run_id]))
-        else:
-            from .replay import run_segment
-
-            start, end = pipe.segments(run.run_id)[args.segment]
-            run_segment(run.settings, run.run_id, run_dir, args.segment, start, end,
-                        {b: paths.w_star(paths.run_dir(pipe.results, r)) for b, r in pipe.budgets[run.run_id].items()},
-                        paths.segment(run_dir, args.segment), pipe.measure["drift_tolerance"])
+        job.run()
     return 0
 
 

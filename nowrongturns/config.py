@@ -222,7 +222,7 @@ def _expand(overrides) -> list[dict]:
     for block in blocks:
         keys = list(block)
         values = [v if isinstance(v, list) else [v] for v in block.values()]
-        out.extend(dict(zip(keys, combo)) for combo in itertools.product(*values))
+        out.extend(dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values))
     return out
 
 

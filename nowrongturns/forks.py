@@ -78,7 +78,7 @@ def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[
     Against w*′ the random walk predicts 0."""
     raw, _ = read_segments(segment_paths)
     frames = []
-    for fork, fid in zip(forks, fork_ids):
+    for fork, fid in zip(forks, fork_ids, strict=True):
         g = fork_steps(raw, budget, fid, fork["at_epoch"]).groupby("epoch", sort=True)
         table = g.agg(n_steps=("step", "size"), gamma_own_mean=("gamma_own", "mean"),
                       gamma_fork_mean=("gamma_fork", "mean"), gamma_fork_std=("gamma_fork", "std"),

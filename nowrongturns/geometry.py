@@ -87,7 +87,7 @@ class GeometryRecorder:
         out[:, cols["u_sq"]] = a["u_sq"]
         if self.wd:
             out[:, cols["wd_g_sq"]] = a["wd_g_sq"]
-        for j, (name, limit) in enumerate(zip(self.names, self.limits)):
+        for j, (name, limit) in enumerate(zip(self.names, self.limits, strict=True)):
             rows = slice(0, min(limit, self.n_steps))  # past its budget a target is not reported
             for c in ["g_dot_d", "d_sq", "u_dot_d"] + (["wd_g_dot_d"] if self.wd else []):
                 out[rows, cols[f"{c}@{name}"]] = a[c][rows, j]

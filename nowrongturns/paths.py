@@ -1,5 +1,5 @@
 """The results layout, in one place: the rules (rules/common.smk), the command line and the passes name
-every file through these functions (README: Outputs).
+every file through these functions (docs/method.md: Outputs).
 
 Each returns a string. Given "{run}" as a run id they return the rules' patterns: the layout is spelled
 once for the jobs Snakemake plans and for the files the code opens.

@@ -98,9 +98,9 @@ def plot_stacked(runs, drop_final_epoch):
     panels = (("rsi", "RSI"), ("eb", "EB"), ("gamma", GAMMA_LABEL))
     for i, run in enumerate(runs):
         df = epoch_rows(run["epochs"], drop_final_epoch)
-        for ax, (metric, _) in zip(axes, panels):
+        for ax, (metric, _) in zip(axes, panels, strict=True):
             _banded(ax, df, metric, run["label"], f"C{i}")
-    for ax, (_, ylabel) in zip(axes, panels):
+    for ax, (_, ylabel) in zip(axes, panels, strict=True):
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax, ylabel=ylabel)
     axes[-1].set_xlabel("epoch")
@@ -380,7 +380,7 @@ def render_overview(out_dir, studies: dict, drop_final_epoch: bool = True, forma
         raise ValueError("no study to draw in the overview")
     panels = {name: load_runs(runs, ["gamma"]) for name, runs in studies.items()}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False, layout="constrained")
-    for j, (ax, (name, runs)) in enumerate(zip(axes[0], panels.items())):
+    for j, (ax, (name, runs)) in enumerate(zip(axes[0], panels.items(), strict=True)):
         _gamma_panel(ax, runs, drop_final_epoch, ylabel=GAMMA_LABEL if j == 0 else None)
         shared = " · ".join(dict.fromkeys(f"{r['about']['dataset']} · {r['about']['model']}" for r in runs))
         ax.set_title(f"{name}\n{shared}", fontsize="medium")

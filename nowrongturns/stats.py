@@ -17,7 +17,7 @@ QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
 
 def read_segments(segment_paths: list[str]) -> tuple[pd.DataFrame, list[dict]]:
     """The replay segments' raw sums as one table in step order, and each segment's metadata."""
-    tables, metadata = zip(*(read_table(path) for path in segment_paths))
+    tables, metadata = zip(*(read_table(path) for path in segment_paths), strict=True)
     raw = pd.concat(tables, ignore_index=True).sort_values("step", kind="stable").reset_index(drop=True)
     return raw, list(metadata)
 

@@ -146,7 +146,7 @@ class TritonSums(FoldedSums):
         # One row per target, each starting on a 64-byte boundary, so every target's loads can be vectors.
         self.stride = -(-self.n // 16) * 16
         self.stars = torch.zeros(self.k, self.stride, dtype=w_stars[0].dtype, device=dev)
-        for row, w in zip(self.stars, w_stars):
+        for row, w in zip(self.stars, w_stars, strict=True):
             row[: self.n].copy_(w.detach().reshape(-1))
         self.w_prev = torch.empty_like(self.w)
         self.with_wd = with_wd

@@ -18,6 +18,7 @@ from nowrongturns.config import (
 )
 from nowrongturns.describe import about, runs_rst
 from nowrongturns.figure_kinds import KINDS, RUN_TABLES, tables
+from nowrongturns.jobs import full_batch_job, reference_job, replay_job
 
 try:
     PIPE = load(config)
@@ -111,15 +112,23 @@ def trunk_w_star(wildcards):
     return paths.w_star(trunk_dir(wildcards))
 
 
-def prefix_budgets(wildcards):
-    """The epoch budgets a trunk run's reference pass also checkpoints, for its prefix runs."""
-    return sorted(PIPE.budgets[wildcards.run])
+def reference(wildcards):
+    """What the run's reference job is given (jobs.reference_job; its script builds the same from the config)."""
+    return reference_job(PIPE, wildcards.run)
 
 
-def segment_targets(wildcards):
-    """{budget: w* path} of every run this segment measures against (its own and its prefixes')."""
-    start, _ = PIPE.segments(wildcards.run)[int(wildcards.segment)]
-    return {b: paths.w_star(paths.run_dir(RESULTS, r)) for b, r in PIPE.budgets[wildcards.run].items() if b > start}
+def replay(wildcards):
+    """What a replay segment's job is given (jobs.replay_job), and the full-batch one's (jobs.full_batch_job)."""
+    return replay_job(PIPE, wildcards.run, int(wildcards.segment))
+
+
+def full_batch(wildcards):
+    return full_batch_job(PIPE, wildcards.run, int(wildcards.segment))
+
+
+def job_field(job, name):
+    """A field of the job the builder gives, as a function of wildcards (a rule's param)."""
+    return lambda wildcards: getattr(job(wildcards), name)
 
 
 def segment_files(wildcards, kind="segment"):
@@ -145,35 +154,10 @@ def fork_of(wildcards):
     return forks[wildcards.fork]
 
 
-def fork_w_star(run_id, fid):
-    return paths.w_star(paths.fork_dir(paths.run_dir(RESULTS, run_id), fid))
-
-
-def segment_forks(wildcards):
-    """{name: {path, budget}} of the fork endpoints this segment also measures against: the forks of its run
-    and of its prefixes that start before the segment's end (name <budget>:<fork id>, forks.fork_name)."""
-    start, end = PIPE.segments(wildcards.run)[int(wildcards.segment)]
-    return {
-        f"{b}:{fid}": {"path": fork_w_star(r, fid), "budget": b}
-        for b, r in PIPE.budgets[wildcards.run].items()
-        if b > start
-        for fid, f in run_forks(r)
-        if f["at_epoch"] < end
-    }
-
-
-def segment_inputs(wildcards):
-    return [*segment_targets(wildcards).values(), *(f["path"] for f in segment_forks(wildcards).values())]
-
-
 def lolr_source_table(wildcards):
     """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
     settings = PIPE.runs[wildcards.run].settings
     return [table_path(settings["lolr_source"], "lolr")] if settings["schedule"] == "lolr" else []
-
-
-def segment_bounds(wildcards):
-    return PIPE.segments(wildcards.run)[int(wildcards.segment)]
 
 
 def study_of(wildcards):

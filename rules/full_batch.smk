@@ -1,7 +1,7 @@
 rule full_batch_segment:
     """Replay one segment and take the full-batch gradient (eval and train mode) at the chosen epochs."""
     input:
-        segment_inputs,
+        lambda w: full_batch(w).inputs(),
     output:
         paths.segment(RUNS, "{segment}", "full_batch"),
     log:
@@ -16,11 +16,12 @@ rule full_batch_segment:
         runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
         gpu=PIPE.resources["gpu"],
     params:
-        targets=segment_targets,
-        forks=segment_forks,
+        # Fields of the job (jobs.full_batch_job): a change reruns it; its script checks them (check_planned).
+        targets=job_field(full_batch, "targets"),
+        forks=job_field(full_batch, "forks"),
         settings=run_settings,
         run_dir=run_dir,
-        bounds=segment_bounds,
+        bounds=job_field(full_batch, "bounds"),
         every=PIPE.measure["full_batch_every"],
         tolerance=PIPE.measure["drift_tolerance"],
     script:

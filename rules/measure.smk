@@ -1,7 +1,7 @@
 rule measure_segment:
     """Replay one segment from its reference checkpoint and record the per-step geometry."""
     input:
-        segment_inputs,
+        lambda w: replay(w).inputs(),
     output:
         paths.segment(RUNS, "{segment}"),
     log:
@@ -17,11 +17,12 @@ rule measure_segment:
         runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
         gpu=run_gpus,
     params:
-        targets=segment_targets,
-        forks=segment_forks,
+        # Fields of the job (jobs.replay_job): a change reruns it; its script checks them (check_planned).
+        targets=job_field(replay, "targets"),
+        forks=job_field(replay, "forks"),
         settings=run_settings,
         run_dir=run_dir,
-        bounds=segment_bounds,
+        bounds=job_field(replay, "bounds"),
         tolerance=PIPE.measure["drift_tolerance"],
     script:
         "../scripts/measure_segment.py"

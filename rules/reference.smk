@@ -22,7 +22,7 @@ rule reference:
         settings=run_settings,
         run_dir=run_dir,
         checkpoint_every=PIPE.measure["checkpoint_every"],
-        budgets=prefix_budgets,
+        budgets=job_field(reference, "budgets"),
     script:
         "../scripts/reference.py"
 

@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,10 +47,11 @@ def run_cli(*args, cwd, check=True, **kw):
 
 @pytest.fixture(scope="session")
 def local_reduced_study(tmp_path_factory):
-    """The reduced default study run locally: what the container and cluster runs must equal."""
-    from .workflow import reduced_default_config, snakemake, write
+    """The reduced default study (.test/config.yaml) run locally, once per session: the pipeline tests read
+    copies of it, and the container and cluster runs must equal it. Tests must not change it."""
+    from .workflow import TEST_STUDY, snakemake
 
     work = tmp_path_factory.mktemp("local_study")
-    write(work / "config.yaml", reduced_default_config())
+    shutil.copy(TEST_STUDY, work / "config.yaml")
     snakemake(work)
     return work

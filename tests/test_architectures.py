@@ -51,7 +51,7 @@ def resnet_params(bottleneck: bool, layers, k: float, classes: int, cifar: bool)
     planes = [round(c * k) for c in (64, 128, 256, 512)]
     total = conv(3, planes[0], 3 if cifar else 7) + bn(planes[0])
     c_in = planes[0]
-    for stage, (p, blocks) in enumerate(zip(planes, layers)):
+    for stage, (p, blocks) in enumerate(zip(planes, layers, strict=True)):
         for b in range(blocks):
             if bottleneck:
                 c_out = 4 * p
@@ -88,7 +88,7 @@ def segnet_params(c_in, classes, width):
     n = (2, 2, 3, 3, 3)
     block = lambda a, b: conv(a, b, 3, bias=True) + bn(b)
     total, prev = 0, c_in
-    for ci, ni in zip(c, n):  # encoder
+    for ci, ni in zip(c, n, strict=True):  # encoder
         total += block(prev, ci) + (ni - 1) * block(ci, ci)
         prev = ci
     for i in range(5):  # decoder

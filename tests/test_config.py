@@ -302,6 +302,42 @@ def test_the_reduced_default_study_keeps_its_run_names():
     ]
 
 
+# Where .test/config.yaml (the reduced default study) may differ from config.yaml.
+REDUCED = {
+    ("defaults", "epochs"),
+    ("measure", "checkpoint_every"),
+    ("measure", "path_from"),
+    ("figures", "dpi"),
+    ("studies", "cnn", "description"),  # its fork and path epoch
+    ("studies", "cnn", "base", "forks"),
+    *(("studies", "random_walk", "base", key) for key in ("width", "steps_per_epoch")),
+}
+
+
+def _leaves(tree, path=()):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, (*path, key))
+    else:
+        yield path, tree
+
+
+def test_the_test_study_is_the_default_study_reduced():
+    from nowrongturns.config import DEFAULT_CONTAINER, _section_defaults, run_defaults
+
+    from .workflow import TEST_STUDY
+
+    def complete(cfg):  # the keys a config leaves out, with the values they take
+        sections = {name: _section_defaults(name, cfg.get(name)) for name in ("measure", "figures", "resources")}
+        return {"results": "results", "container": DEFAULT_CONTAINER, **cfg, **sections,
+                "defaults": {**run_defaults(), **cfg.get("defaults", {})}}
+
+    full = dict(_leaves(complete(yaml.safe_load((ROOT / "config.yaml").read_text()))))
+    reduced = dict(_leaves(complete(yaml.safe_load(TEST_STUDY.read_text()))))
+    assert full.keys() == reduced.keys(), sorted(full.keys() ^ reduced.keys())
+    assert {key for key in full if full[key] != reduced[key]} == REDUCED
+
+
 def test_run_names_carry_the_lr_in_force():
     cfg = _cfg(overrides={"batch_size": [32, 256], "lr_scaling": "sqrt_batch", "lr": 0.1})
     small, large = load(cfg).runs  # 0.1 × √(32/64), 0.1 × √(256/64)

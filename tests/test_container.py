@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT
-from .workflow import assert_same_results, reduced_default_config, require_root_tools, snakemake, write
+from .workflow import SUBSET, assert_same_results, reduced_default_config, require_root_tools, snakemake, write
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.container]
 TOOLS = ["dockerd", "docker", "debootstrap", "apptainer", "mksquashfs"]
 # Root here lacks CAP_SYS_RESOURCE, and apptainer run as root asks for every capability.
 APPTAINER_ENV = {"APPTAINER_DROP_CAPS": "CAP_SYS_RESOURCE"}
@@ -72,15 +72,15 @@ def test_image_can_build_tritons_launcher(sif):
     assert proc.stdout.startswith("probe ")
 
 
-def test_reduced_study_runs_in_the_container_and_equals_a_local_run(sif, local_reduced_study, tmp_path):
-    write(tmp_path / "config.yaml", reduced_default_config())
+def test_reduced_studies_run_in_the_container_and_equals_a_local_run(sif, local_reduced_study, tmp_path):
+    write(tmp_path / "config.yaml", reduced_default_config(SUBSET))
     t0 = time.monotonic()
     snakemake(tmp_path, "--use-singularity", "--config", f"container={sif}", env=APPTAINER_ENV, timeout=2400)
     print(f"\nreduced study in the container: {time.monotonic() - t0:.0f} s")
     logs = sorted((tmp_path / "results").rglob("logs/*.log"))
-    assert len(logs) > 20
+    assert len(logs) > 20  # every job of 4 runs
     for log in logs:
         first = log.read_text().splitlines()[0]
         # Every rule ran in the image: its interpreter, and apptainer's own marker.
         assert "python=/opt/nowrongturns/bin/python" in first and "container=" in first, f"{log}: {first}"
-    assert assert_same_results(local_reduced_study, tmp_path) == 11
+    assert assert_same_results(local_reduced_study, tmp_path) == 4

@@ -15,6 +15,7 @@ from nowrongturns.geometry import GeometryRecorder
 from nowrongturns.launch import RankFailed, check_gpus, failed_rank, failure_report, visible_devices
 from nowrongturns.loaders.seeded import EpochSampler
 
+pytestmark = pytest.mark.distributed
 N, STEPS = 10_007, 6  # an odd length: the ranks' slices differ in size
 
 

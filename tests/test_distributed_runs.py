@@ -23,7 +23,7 @@ from nowrongturns.metrics import metrics
 
 from .conftest import run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 MLP = {"dataset": "digits", "model": "mlp", "width": 32, "depth": 2, "optimizer": "momentum", "lr": 0.05,
        "batch_size": 48, "epochs": 4}

@@ -57,7 +57,7 @@ def test_full_batch_gradients_leave_the_trajectory_untouched(make_settings):
         measured.run_epoch()
         plain.run_epoch()
     assert torch.equal(measured.flat.data, plain.flat.data)
-    for (name, a), (_, b) in zip(measured.model.named_buffers(), plain.model.named_buffers()):
+    for (name, a), (_, b) in zip(measured.model.named_buffers(), plain.model.named_buffers(), strict=True):
         assert torch.equal(a, b), name
 
 

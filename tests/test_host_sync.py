@@ -10,8 +10,11 @@ from nowrongturns.host_sync import host_syncs
 from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
 from .test_paper_tasks import write_text_corpus
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="needs a CUDA GPU: host-device synchronizations exist only with one")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(),
+                       reason="needs a CUDA GPU: host-device synchronizations exist only with one"),
+]
 
 
 def _tasks(root):

@@ -158,17 +158,17 @@ def test_imagenet_items_and_epochs(tmp_path):
     assert torch.equal(val[(5, 0)][0], val[(5, 99)][0])
     e0, e0b, e1 = (_imagenet_batches(root, 0, e, 0) for e in (0, 0, 1))
     assert len(e0) == 3 and e0[0][0].shape == (4, 3, 32, 32)  # 15 images, last partial batch dropped
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(e0, e0b))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(e0, e0b, strict=True))
     assert not torch.equal(e0[0][0], e1[0][0])
     resumed = _imagenet_batches(root, 0, 0, 0, start_step=1)
-    assert len(resumed) == 2 and all(torch.equal(a[0], b[0]) for a, b in zip(resumed, e0[1:]))
+    assert len(resumed) == 2 and all(torch.equal(a[0], b[0]) for a, b in zip(resumed, e0[1:], strict=True))
 
 
 def test_imagenet_workers_give_identical_batches(tmp_path):
     root = write_imagenet(tmp_path)
     a, b = _imagenet_batches(root, 5, 2, 0), _imagenet_batches(root, 5, 2, 2)
     assert len(a) == len(b) == 3
-    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b))
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(a, b, strict=True))
 
 
 def test_imagenet_errors(tmp_path):
@@ -257,7 +257,7 @@ def test_vaihingen_tiles_and_patches(tmp_path):
     assert not torch.equal(x, vaihingen.train_batch(tiles, 0, 1, 0, 16, patch=8)[0])
     val = vaihingen.load_tiles(tmp_path, [11])
     v1, v2 = (list(vaihingen.val_batches(val, 4, patch=8, count=10)) for _ in range(2))
-    assert [len(b[0]) for b in v1] == [4, 4, 2] and all(torch.equal(a[0], b[0]) for a, b in zip(v1, v2))
+    assert [len(b[0]) for b in v1] == [4, 4, 2] and all(torch.equal(a[0], b[0]) for a, b in zip(v1, v2, strict=True))
     assert vaihingen.steps_per_epoch(10) == 1000
 
 

@@ -5,6 +5,7 @@ behaviours (from Snakemake's dry-run job list), bad input and lint.
 """
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from nowrongturns.config import figure_hash, load, overview_hash, runs_hash, tab
 from nowrongturns.logs import cpu
 from nowrongturns.stats import EPOCH_METRICS
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 from .workflow import job_stats, reduced_default_config, snakemake, write
 
 pytestmark = pytest.mark.slow
@@ -34,12 +35,12 @@ def planned_jobs(workdir) -> dict:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("study")
-    cfg = reduced_default_config()
-    write(work / "config.yaml", cfg)
-    snakemake(work)
-    return work, cfg
+def study(local_reduced_study, tmp_path_factory):
+    """A copy of the session's reduced study (with Snakemake's records, so that it is up to date), which
+    test_caching_behaviours may edit and rerun."""
+    work = tmp_path_factory.mktemp("study") / "work"
+    shutil.copytree(local_reduced_study, work, symlinks=True)
+    return work, reduced_default_config()
 
 
 def test_tables_have_their_columns_and_are_finite(study):
@@ -105,7 +106,7 @@ def test_analyses_beyond_the_paper_write_their_tables(study):
         if "path" in tables:
             path = pd.read_parquet(runs / run_id / "path.parquet")
             assert sorted(path["from_epoch"].unique()) == [0, 2]
-            assert len(path) == 2 * cfg["measure"]["path_points"]
+            assert len(path) == 2 * pipe.measure["path_points"]
             assert path["monotone"].dtype == bool and (path["max_bump"] >= 0).all()
     # The loLR schedule: lr of epoch e = 0.01 x the running median (half-width 1) of the SGD run's medians.
     constant, _, lolr_run = pipe.studies["schedules"].runs
@@ -330,17 +331,32 @@ def test_cifar10_path_end_to_end(tmp_path):
 
 def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
     """With a constant lr, the 2-epoch run is a prefix of the 4-epoch run: one reference pass and one
-    replay serve both, and the 2-epoch tables equal those of the 2-epoch run computed on its own."""
-    base = {"model": "mlp", "width": 16, "optimizer": "momentum", "lr": 0.05, "weight_decay": 1e-4}
-    shared = {"measure": {"checkpoint_every": 2}, "figures": {"formats": ["png"], "dpi": 50},
+    replay serve both, and the 2-epoch tables equal those of the 2-epoch run computed on its own. Each
+    replay segment written by `nowrongturns measure` equals, byte for byte, the one the rule wrote: the
+    same job builder gives both their w* targets and forks."""
+    base = {"model": "mlp", "width": 16, "optimizer": "momentum", "lr": 0.05, "weight_decay": 1e-4,
+            "forks": [{"at_epoch": 1, "seed": 1}]}
+    shared = {"measure": {"checkpoint_every": 2, "path_from": [1], "path_points": 3},
+              "figures": {"formats": ["png"], "dpi": 50},
               "studies": {"budgets": {"base": base, "overrides": {"epochs": [2, 4]}, "compare": "epochs",
-                                      "figures": ["gamma"]}}}
+                                      "figures": ["gamma", "forks", "full_batch", "path"]}}}
     work = tmp_path / "shared"
     work.mkdir()
     write(work / "config.yaml", shared)
     assert planned_jobs(work) == {"reference": 1, "prefix_reference": 1, "measure_segment": 2, "aggregate": 2,
-                                  "figure": 1, "overview": 1, "study_tables": 1, "drift_summary": 1, "all": 1}
+                                  "fork": 2, "forks_table": 2, "full_batch_segment": 2, "full_batch": 2,
+                                  "straight_path": 2, "figure": 4, "overview": 1, "study_tables": 1,
+                                  "drift_summary": 1, "all": 1}
     snakemake(work)
+
+    pipe = load(shared)
+    (trunk,) = {pipe.trunk[r] for r in pipe.runs}
+    for segment in (0, 1):  # segment 0 measures against both budgets' w* and forks, segment 1 the 4-epoch run's
+        table = work / paths.segment(paths.run_dir(pipe.results, trunk), segment)
+        by_rule = table.read_bytes()
+        table.unlink()
+        run_cli("measure", work / "config.yaml", trunk, segment, cwd=work)
+        assert table.read_bytes() == by_rule, f"segment {segment}"
 
     alone = {**shared, "studies": {"budgets": {"base": {**base, "epochs": 2}, "figures": ["gamma"]}}}
     work_alone = tmp_path / "alone"
@@ -348,7 +364,7 @@ def test_epoch_budgets_share_one_reference_and_one_replay(tmp_path):
     write(work_alone / "config.yaml", alone)
     snakemake(work_alone)
     (run_id,) = load(alone).runs
-    assert run_id in load(shared).runs
+    assert run_id in pipe.runs
     for table in ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(work / "results/runs" / run_id / table),
                                       pd.read_parquet(work_alone / "results/runs" / run_id / table))

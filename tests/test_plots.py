@@ -162,7 +162,7 @@ def test_lolr_draws_the_sgd_family_and_names_the_others(runs):
 
 
 def test_legends_show_the_lr_in_force_under_lr_scaling(runs):
-    for batch, run in zip((32, 256), runs):
+    for batch, run in zip((32, 256), runs, strict=True):
         run["about"] = about({**run_defaults(), "lr": 0.1, "batch_size": batch, "lr_scaling": "sqrt_batch"})
         run["label"] = f"batch_size={batch}"
     fig = draw("gamma", load_runs(runs, ["gamma"]), "bs", compare="batch_size")

@@ -61,7 +61,7 @@ def dry_runs(tmp_path_factory) -> dict:
         return subprocess.run(cmd, cwd=works[path.stem], capture_output=True, text=True, timeout=300)
 
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
-        procs = dict(zip(IDS, pool.map(dry_run, PRESETS)))
+        procs = dict(zip(IDS, pool.map(dry_run, PRESETS), strict=True))
     return {stem: (works[stem], proc) for stem, proc in procs.items()}
 
 

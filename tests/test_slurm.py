@@ -1,4 +1,4 @@
-"""The reduced default study submitted to a real SLURM cluster through profiles/slurm.
+"""Part of the reduced default study submitted to a real SLURM cluster through profiles/slurm.
 
 `.ci/slurm.sh` brings the cluster up (Debian's slurm-wlm and munge; one machine, two compute
 nodes) and down again, also when a test fails. Skips where that is impossible (not root,
@@ -10,9 +10,17 @@ import subprocess
 import pytest
 
 from .conftest import ROOT
-from .workflow import GPU_RULES, assert_same_results, reduced_default_config, require_root_tools, snakemake, write
+from .workflow import (
+    GPU_RULES,
+    SUBSET,
+    assert_same_results,
+    reduced_default_config,
+    require_root_tools,
+    snakemake,
+    write,
+)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 PROFILE = ROOT / "profiles" / "slurm"
 # The profile's first status check comes after 20 s; a test on an idle cluster need not wait that long.
 FAST = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "8"]
@@ -31,8 +39,8 @@ def cluster():
 
 
 def test_reduced_study_runs_as_slurm_jobs_and_equals_a_local_run(cluster, local_reduced_study, tmp_path):
-    cfg = reduced_default_config()
-    cfg["resources"]["gpu"] = 1  # as a preset asks; this cluster has no GPUs, so the command overrides it
+    cfg = reduced_default_config(SUBSET)
+    cfg["resources"] = {"gpu": 1}  # as a preset asks; this cluster has no GPUs, so the command overrides it
     write(tmp_path / "config.yaml", cfg)
     proc = snakemake(tmp_path, "--profile", str(PROFILE), *FAST,
                      "--set-resources", *(f"{rule}:gpu=0" for rule in GPU_RULES), cores=False, timeout=2400)
@@ -48,10 +56,10 @@ def test_reduced_study_runs_as_slurm_jobs_and_equals_a_local_run(cluster, local_
     assert set(job_ids.values()) == set(map(int, submitted))
     # Measurement segments of one run are jobs of their own, and they spread over the nodes.
     segments = [log for log in logs if log.name.startswith("measure_segment_")]
-    assert len(segments) == 22  # 11 runs, 2 segments each (4 epochs, a checkpoint every 2)
+    assert len(segments) == 8  # 4 runs, 2 segments each (4 epochs, a checkpoint every 2)
     assert {nodes[log] for log in segments} == {"nwt-1", "nwt-2"}
     split = {log.parent for log in segments if len({nodes[s] for s in log.parent.glob("measure_segment_*.log")}) == 2}
-    assert assert_same_results(local_reduced_study, tmp_path) == 11
+    assert assert_same_results(local_reduced_study, tmp_path) == 4
     print(f"\n{len(logs)} SLURM jobs, ids {min(job_ids.values())}..{max(job_ids.values())}; "
           f"{len(split)} runs had their two segments on different nodes; jobs per node "
           f"{ {n: list(nodes.values()).count(n) for n in sorted(set(nodes.values()))} }")
@@ -76,11 +84,11 @@ def test_a_run_of_two_ranks_spreads_over_the_two_nodes_and_equals_a_local_one(cl
     """One run of the reduced study with world_size 2 through the profile: its jobs ask for 2 tasks on 2 nodes
     (the plugin's tasks, mpi and nodes keys), srun starts a rank on each, and the results equal those of the
     same run started locally by torchrun."""
-    cfg = reduced_default_config()
+    cfg = reduced_default_config(["seeds"])
     study = cfg["studies"]["seeds"]
     del study["overrides"]  # one run: seed 0
     cfg["studies"] = {"seeds": {**study, "base": {**study["base"], "world_size": 2}}}
-    cfg["resources"]["nodes"] = 2
+    cfg["resources"] = {"nodes": 2}
     local, cluster_dir = tmp_path / "local", tmp_path / "cluster"
     for work in (local, cluster_dir):
         work.mkdir()

@@ -100,7 +100,7 @@ class SegNet(nn.Module):
         super().__init__()
         c, n = _scaled((64, 128, 256, 512, 512), width), (2, 2, 3, 3, 3)
         enc, c_in = [], in_channels
-        for ci, ni in zip(c, n):
+        for ci, ni in zip(c, n, strict=True):
             layers = []
             for _ in range(ni):
                 layers += _conv_relu_bn(c_in, ci)

@@ -145,7 +145,7 @@ def train_val_split(y, val_size: int = VAL_SIZE, split_seed: int = SPLIT_SEED) -
     quota[torch.argsort(remainder, descending=True, stable=True)[: val_size - int(quota.sum())]] += 1
     order = torch.randperm(n, generator=generator("train_val_split", split_seed))
     is_val = torch.zeros(n, dtype=torch.bool)
-    for c, q in zip(classes, quota):
+    for c, q in zip(classes, quota, strict=True):
         is_val[order[y[order] == c][:q]] = True
     return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
 
