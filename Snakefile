@@ -50,4 +50,4 @@ include: "rules/figures.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        W.all_outputs(),

@@ -106,10 +106,11 @@ class Pipeline:
         trained and replayed once for all of them."""
         families: dict[str, dict[int, str]] = {}
         for run_id, run in self.runs.items():
-            s = run.settings
-            shareable = s["schedule"] in ("constant", "step") and not s.get("final_low_lr_epoch", False)
-            key = run_hash({k: v for k, v in s.items() if k != "epochs"}) if shareable else run_id
-            families.setdefault(key, {})[s["epochs"]] = run_id
+            settings = run.settings
+            shareable = (settings["schedule"] in ("constant", "step")
+                         and not settings.get("final_low_lr_epoch", False))
+            key = run_hash({k: v for k, v in settings.items() if k != "epochs"}) if shareable else run_id
+            families.setdefault(key, {})[settings["epochs"]] = run_id
         for members in families.values():
             trunk = members[max(members)]
             self.budgets[trunk] = dict(sorted(members.items()))
@@ -244,16 +245,18 @@ def run_hash(settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def readable_name(s: dict) -> str:
-    model = s["model"] + (f"x{_fmt(s['width_multiplier'])}" if registry.MODELS[s["model"]].widths else "")
+def readable_name(settings: dict) -> str:
+    widths = registry.MODELS[settings["model"]].widths
+    model = settings["model"] + (f"x{_fmt(settings['width_multiplier'])}" if widths else "")
     # The lr in force: under lr_scaling sqrt_batch, not the configured one (the hash tells runs apart).
-    lr = f"lolr{_fmt(s['lolr_scale'])}" if s["schedule"] == "lolr" else f"lr{_fmt(lr_in_force(s))}"
-    parts = [s["dataset"], model, s["optimizer"], lr]
-    if s["dataset"] != "none":
-        parts.append(f"bs{s['batch_size']}")
-    parts += [f"e{s['epochs']}", f"s{s['seed']}"]
-    if s.get("world_size", 1) > 1:
-        parts.append(f"ws{s['world_size']}")
+    lolr = settings["schedule"] == "lolr"
+    lr = f"lolr{_fmt(settings['lolr_scale'])}" if lolr else f"lr{_fmt(lr_in_force(settings))}"
+    parts = [settings["dataset"], model, settings["optimizer"], lr]
+    if settings["dataset"] != "none":
+        parts.append(f"bs{settings['batch_size']}")
+    parts += [f"e{settings['epochs']}", f"s{settings['seed']}"]
+    if settings.get("world_size", 1) > 1:
+        parts.append(f"ws{settings['world_size']}")
     return "-".join(parts).replace("_", "")
 
 
@@ -304,22 +307,35 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     _validate(config, None, "")
+    pipe = _sections(config)
+    _name_runs(pipe, _grid_points(config, pipe, read_data))
+    for study in pipe.studies.values():
+        check_figures(pipe, study)
+    pipe.link_prefixes()
+    return pipe
+
+
+def _sections(config: dict) -> Pipeline:
+    """The pipeline without runs: the results folder and the measure, figures and resources sections."""
     results = config.get("results", "results")
     if "{" in results or "}" in results:
         raise ConfigError(f"config key results = {results!r}: braces are not allowed in the results folder "
                           f"(Snakemake would read them as wildcards)")
-    base_defaults = run_defaults()
-    base_defaults.update(config.get("defaults") or {})
-    pipe = Pipeline(
+    return Pipeline(
         results=results,
         measure=_section_defaults("measure", config.get("measure")),
         figures=_section_defaults("figures", config.get("figures")),
         resources=_section_defaults("resources", config.get("resources")),
         container=config.get("container", DEFAULT_CONTAINER),
     )
-    data = _DataFolders(f"{results}/.cache/data")
-    # Pass 1: every grid point's settings and legend label (a lolr schedule names its source by label).
-    points = []  # (study, where, settings, label)
+
+
+def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
+    """Every grid point of every study as (study, where, settings, legend label), checked; adds the studies to
+    pipe. The runs are named afterwards (_name_runs): a lolr schedule names its source by label."""
+    base_defaults = {**run_defaults(), **(config.get("defaults") or {})}
+    data = _DataFolders(f"{pipe.results}/.cache/data")
+    points = []
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
         pipe.studies[name] = Study(name, [], {}, compare, list(spec.get("figures", figure_kinds.DEFAULT_FIGURES)))
@@ -329,7 +345,8 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
             check_run(settings, where)
             if compare is not None and compare not in settings:
                 raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
-            if settings["gpu_kernels"] == "fast" and settings["device"] != "cpu" and not pipe.measure["drift_tolerance"]:
+            inexact = settings["gpu_kernels"] == "fast" and settings["device"] != "cpu"
+            if inexact and not pipe.measure["drift_tolerance"]:
                 raise ConfigError(f"config key studies.{name}: gpu_kernels = 'fast' cannot replay the reference "
                                   f"exactly, but measure.drift_tolerance = 0; set it above 0 (e.g. 1e-3) or use "
                                   f"gpu_kernels: deterministic")
@@ -337,7 +354,12 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
                 settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
-    # Pass 2: name the runs, sources of lolr schedules first (their ids are part of their followers').
+    return points
+
+
+def _name_runs(pipe: Pipeline, points: list[tuple]) -> None:
+    """Name each grid point's run by content and file it under its study; sources of lolr schedules are named
+    first (their ids are part of their followers'). A run in several studies is one run."""
     by_label: dict[tuple, list] = {}
     for study_name, _, settings, label in points:
         by_label.setdefault((study_name, label), []).append(settings)
@@ -346,7 +368,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
             source = _lolr_source(by_label, settings, where)
             source_id = _identify(normalize(source)).run_id
             settings["lolr_source"] = source_id
-            settings["lolr_path"] = paths.table(paths.run_dir(results, source_id), "lolr")
+            settings["lolr_path"] = paths.table(paths.run_dir(pipe.results, source_id), "lolr")
         run = _identify(normalize(settings))
         if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
             raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
@@ -358,10 +380,6 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
         if run.run_id not in study.runs:
             study.runs.append(run.run_id)
             study.labels[run.run_id] = label
-    for study in pipe.studies.values():
-        check_figures(pipe, study)
-    pipe.link_prefixes()
-    return pipe
 
 
 def _identify(settings: dict) -> Run:

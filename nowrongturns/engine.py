@@ -83,7 +83,7 @@ def state_weights(state: dict) -> torch.Tensor:
 class Trainer:
     def __init__(self, settings: dict, run_id: str = ""):
         settings = with_schedule(settings)  # a lolr schedule reads its source's loLR once, here
-        self.s, self.run_id = settings, run_id
+        self.settings, self.run_id = settings, run_id
         self.group = distributed.group()
         if settings.get("world_size", 1) != self.group.world_size:
             raise RuntimeError(f"run {run_id}: run setting world_size = {settings.get('world_size', 1)}, but this "
@@ -107,7 +107,7 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
-        return self.s["epochs"] * self.steps_per_epoch
+        return self.settings["epochs"] * self.steps_per_epoch
 
     # -- state -------------------------------------------------------------------------------
     def param_names(self) -> list[str]:
@@ -120,7 +120,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "run_id": self.run_id,
-            "settings": self.s,
+            "settings": self.settings,
             "torch_version": torch.__version__,
             "device": self.device.type,  # a replay under device: auto follows the reference
             "epoch": self.epoch,
@@ -148,8 +148,8 @@ class Trainer:
 
     def reseed(self, seed: int) -> None:
         """From the next epoch on, draw data order, augmentation and dropout from `seed` (a fork)."""
-        self.s = {**self.s, "seed": seed}
-        self.task.s, self.task.seed = self.s, seed
+        self.settings = {**self.settings, "seed": seed}
+        self.task.settings, self.task.seed = self.settings, seed
 
     def weights_from_state(self, state: dict) -> torch.Tensor:
         """The flat w of a checkpoint, in the same order as the live flat buffer."""
@@ -170,16 +170,16 @@ class Trainer:
     def run_steps(self, plan, recorder=None, first_row: int = 0) -> torch.Tensor:
         """The steps of epoch self.epoch with the task's plan for it; returns the losses on the device.
         Nothing here waits for the device (tests/test_host_sync.py): the host queues steps ahead."""
-        epoch, spe, s = self.epoch, self.steps_per_epoch, self.s
-        losses = torch.empty(spe, dtype=torch.float64, device=self.device)
-        for i in range(spe):
-            step = epoch * spe + i
-            weight_decay = weight_decay_at(s, step, spe)
+        epoch, steps_per_epoch, settings = self.epoch, self.steps_per_epoch, self.settings
+        losses = torch.empty(steps_per_epoch, dtype=torch.float64, device=self.device)
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            weight_decay = weight_decay_at(settings, step, steps_per_epoch)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(s, step, spe)
+                group["lr"] = lr_at(settings, step, steps_per_epoch)
                 group["weight_decay"] = weight_decay
             if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
-                torch.manual_seed(derive_seed("dropout", s["seed"], epoch, i, *self.rank_key))
+                torch.manual_seed(derive_seed("dropout", settings["seed"], epoch, i, *self.rank_key))
             self.flat.zero_grad()
             loss = self.task.loss(plan, i, epoch)
             loss.backward()
@@ -187,8 +187,8 @@ class Trainer:
                 distributed.average_(self.flat.grad)
             if recorder is not None:
                 recorder.before_step(first_row + i, weight_decay)
-            if s["grad_clip"] is not None:
-                torch.nn.utils.clip_grad_norm_(self.flat.params, s["grad_clip"], foreach=True)
+            if settings["grad_clip"] is not None:
+                torch.nn.utils.clip_grad_norm_(self.flat.params, settings["grad_clip"], foreach=True)
             self.optimizer.step()
             if recorder is not None:
                 recorder.after_step(first_row + i)
@@ -215,7 +215,7 @@ class Trainer:
             epoch = self.epoch
             losses = self.run_epoch(recorder, first_row=(epoch - start_epoch) * self.steps_per_epoch)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)),
-                      "lr": lr_at(self.s, (epoch + 1) * self.steps_per_epoch - 1, self.steps_per_epoch)}
+                      "lr": lr_at(self.settings, (epoch + 1) * self.steps_per_epoch - 1, self.steps_per_epoch)}
             if evaluate and self.group.is_main:  # rank 0's buffers are the run's (distributed.py)
                 record.update(self.task.evaluate())
             self.history.append(record)
@@ -226,7 +226,7 @@ class Trainer:
             extra = " ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "train_loss", "lr"))
             log.info(
                 "epoch %d/%d step %d/%d loss %.4g %s| %.1f steps/s eta %.1fs | device %s",
-                epoch + 1, self.s["epochs"], self.epoch * self.steps_per_epoch, self.total_steps,
+                epoch + 1, self.settings["epochs"], self.epoch * self.steps_per_epoch, self.total_steps,
                 record["train_loss"], extra + " " if extra else "", rate, eta, device_name(self.device),
             )
             if on_epoch_end is not None:

@@ -64,7 +64,7 @@ def full_batch_gradient(trainer: Trainer, mode: str, epoch: int | None = None) -
         with in_mode(model, training=True):
             for i in range(count):
                 if trainer.uses_dropout:  # the masks of the step itself
-                    torch.manual_seed(derive_seed("dropout", trainer.s["seed"], epoch, i))
+                    torch.manual_seed(derive_seed("dropout", trainer.settings["seed"], epoch, i))
                 flat.zero_grad()
                 loss = trainer.task.loss(plan, i, epoch)
                 loss.backward()
@@ -111,14 +111,14 @@ def full_batch_epochs(start: int, end: int, every: int) -> list[int]:
 def measure_point(trainer: Trainer, targets: dict[str, tuple[torch.Tensor, int]]) -> list[dict]:
     """Rows (one per mode and target) at the trainer's weights, before the epoch trainer.epoch.
     targets: {name: (w*, the budget it ends)}; a target is measured before its budget's end only."""
-    epoch, spe = trainer.epoch, trainer.steps_per_epoch
-    wd = weight_decay_at(trainer.s, epoch * spe, spe)
+    epoch, steps_per_epoch = trainer.epoch, trainer.steps_per_epoch
+    wd = weight_decay_at(trainer.settings, epoch * steps_per_epoch, steps_per_epoch)
     rows = []
     for mode in MODES:
         fb = full_batch_gradient(trainer, mode)
         for name, (w_star, budget) in targets.items():
             if epoch < budget:
-                rows.append({"epoch": epoch, "step": epoch * spe, "mode": mode, "target": str(name),
+                rows.append({"epoch": epoch, "step": epoch * steps_per_epoch, "mode": mode, "target": str(name),
                              "loss": fb.loss, **sums_against(trainer.flat.data, fb.grad, w_star, wd)})
     return rows
 

@@ -97,8 +97,8 @@ def job_settings(settings: dict) -> dict:
 def reference_job(pipe: Pipeline, run_id: str) -> ReferenceJob:
     run = trained_run(pipe, run_id)
     run_dir = paths.run_dir(pipe.results, run_id)
-    return ReferenceJob(run_id, job_settings(run.settings), run_dir, pipe.measure["checkpoint_every"], sorted(pipe.budgets[run_id]),
-                        paths.w0(run_dir), paths.w_star(run_dir), paths.history(run_dir))
+    return ReferenceJob(run_id, job_settings(run.settings), run_dir, pipe.measure["checkpoint_every"],
+                        sorted(pipe.budgets[run_id]), paths.w0(run_dir), paths.w_star(run_dir), paths.history(run_dir))
 
 
 def replay_job(pipe: Pipeline, run_id: str, segment: int) -> ReplayJob:

@@ -79,7 +79,7 @@ class CIFAR10Task(Task):
             return data.to_device(data.epoch_order(len(self.y_train), self.seed, epoch), self.device), offsets
         # The loader path: the same order, batches fetched by workers (into pinned memory on a GPU).
         keyed = _IndexOnly(torch.utils.data.TensorDataset(self.x_train, self.y_train))
-        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.s["num_workers"],
+        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.settings["num_workers"],
                                 pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks))), offsets
 
     def _batch(self, batches, i):
@@ -96,13 +96,13 @@ class CIFAR10Task(Task):
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        b = self.s["eval_batch_size"]
+        b = self.settings["eval_batch_size"]
         for i in range(0, len(self.y_train), b):
             x = cifar10.normalize(self.x_train[i:i + b].to(self.device), self.dtype)
             yield F.cross_entropy(self.model(x), self.y_train[i:i + b].to(self.device), reduction="sum"), len(x)
 
     def evaluate(self):
-        b = self.s["eval_batch_size"]
+        b = self.settings["eval_batch_size"]
         batches = ((cifar10.normalize(self.x_val[i:i + b].to(self.device), self.dtype),
                     self.y_val[i:i + b].to(self.device)) for i in range(0, len(self.y_val), b))
         return _accuracy(self.model, batches)
@@ -141,7 +141,7 @@ class ImageNetTask(Task):
         self.model.to(device, dtype)
 
     def plan(self, epoch):
-        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.s["num_workers"],
+        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.settings["num_workers"],
                                 pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks)))
 
     def loss(self, batches, i, epoch):
@@ -150,14 +150,15 @@ class ImageNetTask(Task):
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        loader = make_loader(self.clean_train_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"],
+        loader = make_loader(self.clean_train_set, self.settings["eval_batch_size"], 0, 0, self.settings["num_workers"],
                              shuffle=False, pin_memory=self.device.type == "cuda")
         for x, y in loader:
             x, y = x.to(self.device, self.dtype, non_blocking=True), y.to(self.device, non_blocking=True)
             yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     def evaluate(self):
-        loader = make_loader(self.val_set, self.s["eval_batch_size"], 0, 0, self.s["num_workers"], shuffle=False)
+        loader = make_loader(self.val_set, self.settings["eval_batch_size"], 0, 0, self.settings["num_workers"],
+                             shuffle=False)
         return _accuracy(self.model, ((x.to(self.device, self.dtype), y.to(self.device)) for x, y in loader))
 
 
@@ -226,8 +227,8 @@ class SegmentationTask(Task):
 
     def full_batch_terms(self):
         # patches_per_epoch fixed patches of the training tiles, without flips: the clean training objective.
-        for x, y in vaihingen.fixed_batches(self.train_tiles, self.s["eval_batch_size"], self.patch,
-                                            self.s["patches_per_epoch"], "patch_clean_train"):
+        for x, y in vaihingen.fixed_batches(self.train_tiles, self.settings["eval_batch_size"], self.patch,
+                                            self.settings["patches_per_epoch"], "patch_clean_train"):
             x, y = x.to(self.device, self.dtype), y.to(self.device)
             yield pixel_cross_entropy(self.model(x), y) * y.numel(), y.numel()
 
@@ -235,8 +236,8 @@ class SegmentationTask(Task):
     def evaluate(self):
         correct, n = 0, 0
         with in_mode(self.model, training=False):
-            for x, y in vaihingen.val_batches(self.val_tiles, self.s["eval_batch_size"], self.patch,
-                                              self.s["val_patches"]):
+            for x, y in vaihingen.val_batches(self.val_tiles, self.settings["eval_batch_size"], self.patch,
+                                              self.settings["val_patches"]):
                 pred = self.model(x.to(self.device, self.dtype)).argmax(1)
                 correct += int((pred == y.to(self.device)).sum())
                 n += y.numel()

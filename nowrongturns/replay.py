@@ -140,18 +140,12 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     mine = trainer.flat.shard(part)
     w_stars = {b: load_weights(targets[b])[part].clone() for b in budgets}
     w_start = mine.data.detach().clone()
-    spe = trainer.steps_per_epoch
-    n = (end - start) * spe
+    steps_per_epoch = trainer.steps_per_epoch
     log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s%s",
-             run_id, segment, start, end - 1, n, device_name(trainer.device), budgets,
+             run_id, segment, start, end - 1, (end - start) * steps_per_epoch, device_name(trainer.device), budgets,
              f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
-    names, ends = [*budgets, *forks], [*budgets, *(f["budget"] for f in forks.values())]
-    fork_stars = [load_weights(f["path"])[part].clone() for f in forks.values()]
-    recorder = GeometryRecorder(mine, [w_stars[b] for b in budgets] + fork_stars,
-                                n, settings["weight_decay"], limits=[(min(b, end) - start) * spe for b in ends],
-                                names=names, combine=lambda a: distributed.sum_over_ranks(a, trainer.device))
-    # Squared distances, this rank's share: summed over the ranks once, at the end (combine below).
-    squares = {}
+    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, settings["weight_decay"])
+    squares = {}  # squared distances, this rank's share: summed over the ranks once, at the end
 
     def check_w_star(t: Trainer) -> None:
         if t.epoch in w_stars:  # ‖w_replay − w*‖ where the replay has run that budget's epochs
@@ -160,38 +154,63 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     trainer.train(end, recorder=recorder, on_epoch_end=check_w_star)
 
     ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
-    w_ref = trainer.weights_from_state(ref_state)[part]
-    squares["error"] = _sq(mine.data, w_ref)
-    squares["ref_start"] = _sq(w_ref, w_start)
-    for b in budgets:
-        squares[f"star_start {b}"] = _sq(w_stars[b], w_start)
-        squares[f"ref_star {b}"] = _sq(w_ref, w_stars[b])
-    totals = distributed.sum_over_ranks({k: np.array([v]) for k, v in squares.items()}, trainer.device)
-    dist = {k: float(np.sqrt(v[0])) for k, v in totals.items()}
-    at_w_star = {b: dist[f"at_w_star {b}"] for b in budgets if f"at_w_star {b}" in dist}
-    error = dist["error"]
-    drifts = {f"checkpoint of epoch {end}": _ratio(error, dist["ref_start"])}
-    drifts.update({f"w* of budget {b}": _ratio(e, dist[f"star_start {b}"]) for b, e in at_w_star.items()})
-    steps = np.arange(start * spe, end * spe)
-    raw = recorder.raw(steps // spe, steps, [lr_at(trainer.s, int(t), spe) for t in steps])
+    dist = _distances(trainer, mine.data, trainer.weights_from_state(ref_state)[part], w_start, w_stars, squares)
+    steps = np.arange(start * steps_per_epoch, end * steps_per_epoch)
+    lrs = [lr_at(trainer.settings, int(t), steps_per_epoch) for t in steps]
+    raw = recorder.raw(steps // steps_per_epoch, steps, lrs)
     if not trainer.group.is_main:
         return {}  # rank 0 checks and writes; its buffers are the run's (distributed.py)
-    d_drifts = {}
-    for b in budgets:
-        if b > end:
-            d_drifts[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, dist[f"ref_star {b}"])
-        else:
-            d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * spe - 1]))
-            d_drifts[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)
+    checks = _weight_drifts(dist, raw, budgets, start, end, steps_per_epoch)
     b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, state["model"], ref_state["model"])
     info = {"run_id": run_id, "segment": segment, "start_epoch": start, "end_epoch": end,
-            "drift": max(drifts.values()), "d_drift": max(d_drifts.values(), default=0.0),
+            "drift": max(checks["weights"].values()), "d_drift": max(checks["d"].values(), default=0.0),
             "buffer_drift": b_drift, "buffer_max_abs_diff": b_max_abs,
             "device": device_name(trainer.device)}
     log.info("segment %d drift %.3e, d drift %.3e, buffer drift %.3e (max |diff| %.3e), tolerance %g",
              segment, info["drift"], info["d_drift"], b_drift, b_max_abs, tolerance)
-    checks = {**{f"weights vs the {k}": v for k, v in drifts.items()}, **d_drifts,
-              f"buffers vs the checkpoint of epoch {end}" + (f" (most: {b_worst})" if b_worst else ""): b_drift}
-    check_drift(checks, tolerance, f"run {run_id} segment {segment} (epochs {start}-{end - 1})")
+    named = {**{f"weights vs the {k}": v for k, v in checks["weights"].items()}, **checks["d"],
+             f"buffers vs the checkpoint of epoch {end}" + (f" (most: {b_worst})" if b_worst else ""): b_drift}
+    check_drift(named, tolerance, f"run {run_id} segment {segment} (epochs {start}-{end - 1})")
     write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets, "forks": list(forks)})
     return info
+
+
+def _recorder(trainer: Trainer, mine, part: slice, w_stars: dict, forks: dict, start: int, end: int,
+              weight_decay: float) -> GeometryRecorder:
+    """The per-step sums against every budget's w* and every fork's w*′ (this rank's slice of each), each target
+    recorded for the steps of its budget's epochs only."""
+    names, ends = [*w_stars, *forks], [*w_stars, *(f["budget"] for f in forks.values())]
+    fork_stars = [load_weights(f["path"])[part].clone() for f in forks.values()]
+    steps_per_epoch = trainer.steps_per_epoch
+    return GeometryRecorder(mine, [*w_stars.values(), *fork_stars], (end - start) * steps_per_epoch,
+                            weight_decay, limits=[(min(b, end) - start) * steps_per_epoch for b in ends],
+                            names=names, combine=lambda a: distributed.sum_over_ranks(a, trainer.device))
+
+
+def _distances(trainer: Trainer, w: torch.Tensor, w_ref: torch.Tensor, w_start: torch.Tensor, w_stars: dict,
+               squares: dict) -> dict:
+    """The distances the drift checks divide, summed over the ranks: replay to reference ("error"), reference to
+    start, each w* to start and to the reference, and (in squares) the replay to each w* it reached."""
+    squares = {**squares, "error": _sq(w, w_ref), "ref_start": _sq(w_ref, w_start)}
+    for b, w_star in w_stars.items():
+        squares[f"star_start {b}"] = _sq(w_star, w_start)
+        squares[f"ref_star {b}"] = _sq(w_ref, w_star)
+    totals = distributed.sum_over_ranks({k: np.array([v]) for k, v in squares.items()}, trainer.device)
+    return {k: float(np.sqrt(v[0])) for k, v in totals.items()}
+
+
+def _weight_drifts(dist: dict, raw, budgets: list, start: int, end: int, steps_per_epoch: int) -> dict:
+    """{"weights": drift of w against the end checkpoint and each reached w*, "d": the relative error of
+    d = w − w* for every budget}, named as the DriftError names them."""
+    error = dist["error"]
+    at_w_star = {b: dist[f"at_w_star {b}"] for b in budgets if f"at_w_star {b}" in dist}
+    weights = {f"checkpoint of epoch {end}": _ratio(error, dist["ref_start"])}
+    weights.update({f"w* of budget {b}": _ratio(e, dist[f"star_start {b}"]) for b, e in at_w_star.items()})
+    d = {}
+    for b in budgets:
+        if b > end:
+            d[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, dist[f"ref_star {b}"])
+        else:
+            d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * steps_per_epoch - 1]))
+            d[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)
+    return {"weights": weights, "d": d}

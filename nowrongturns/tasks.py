@@ -16,7 +16,7 @@ class Task:
     steps_per_epoch: int
 
     def __init__(self, settings: dict, device: torch.device, dtype: torch.dtype):
-        self.s, self.device, self.dtype = settings, device, dtype
+        self.settings, self.device, self.dtype = settings, device, dtype
         self.seed = settings["seed"]
         group = distributed.group()
         self.rank, self.ranks = group.rank, group.world_size
@@ -25,7 +25,7 @@ class Task:
     def local_part(self) -> slice:
         """This rank's positions in a global minibatch: a fixed slice, so that the ranks together see the
         minibatch one process would, each sample with the same augmentation draw."""
-        n = self.s["batch_size"] // self.ranks
+        n = self.settings["batch_size"] // self.ranks
         return slice(self.rank * n, (self.rank + 1) * n) if self.ranks > 1 else slice(None)
 
     def local(self, batch):
@@ -67,7 +67,7 @@ class DigitsTask(Task):
     def plan(self, epoch):
         order = data.to_device(data.epoch_order(self.arrays.n_train, self.seed, epoch), self.device)
         offsets = None
-        if self.s["augment"]:
+        if self.settings["augment"]:
             offsets = data.to_device(data.crop_offsets(self.seed, epoch, self.steps_per_epoch, self.batch, CROP_PAD),
                                      self.device)
         return order, offsets
@@ -78,22 +78,22 @@ class DigitsTask(Task):
         x, y = self.arrays.x_train[idx], self.arrays.y_train[idx]
         if offsets is not None:
             x = data.random_crop(x, self.local(offsets[i]), CROP_PAD)
-            if self.s["model"] == "mlp":
+            if self.settings["model"] == "mlp":
                 x = x.flatten(1)
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        b = self.s["eval_batch_size"]
+        b = self.settings["eval_batch_size"]
         for i in range(0, self.arrays.n_train, b):
             x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
-            if self.s["model"] == "mlp":
+            if self.settings["model"] == "mlp":
                 x = x.flatten(1)
             yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     @torch.no_grad()
     def evaluate(self):
         x, y = self.arrays.x_val, self.arrays.y_val
-        if self.s["model"] == "mlp":
+        if self.settings["model"] == "mlp":
             x = x.flatten(1)
         with models.in_mode(self.model, training=False):
             logits = self.model(x)
@@ -124,7 +124,7 @@ class ALMTask(Task):
         return {"full_loss": models.alm_loss(self.model.w, self.arrays.x_train, self.arrays.y_train).item()}
 
     def full_batch_terms(self):
-        b = self.s["eval_batch_size"]
+        b = self.settings["eval_batch_size"]
         for i in range(0, self.arrays.n_train, b):
             x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
             yield models.alm_loss(self.model.w, x, y) * len(y), len(y)

@@ -2,7 +2,7 @@ rule aggregate:
     """Join the segments into the per-step table, collect their drift, and derive the per-epoch
     statistics (mean, std, min, max, quantiles of RSI, EB, γ, loLR, ‖d‖) and loLR beside the lr used."""
     input:
-        segment_files,
+        W.segment_files,
     output:
         steps=paths.table(RUNS, "steps"),
         drift=paths.drift(RUNS),
@@ -18,7 +18,7 @@ rule aggregate:
         mem_mb=1000,
         runtime=10,
     params:
-        budget=run_epochs,
-        grad_clip=run_grad_clip,
+        budget=W.epochs,
+        grad_clip=W.grad_clip,
     script:
         "../scripts/aggregate.py"

@@ -5,7 +5,7 @@ for kind in KINDS:
         name:
             f"figure_{kind}"
         input:
-            for_kind(figure_tables, kind),
+            W.figure_tables(kind),
         output:
             figure_outputs(kind),
         log:
@@ -19,9 +19,9 @@ for kind in KINDS:
             runtime=10,
         params:
             kind=kind,
-            runs=for_kind(figure_runs, kind),
-            runs_rst=figure_runs_rst,
-            compare=lambda w: PIPE.studies[w.study].compare,
+            runs=W.figure_runs(kind),
+            runs_rst=W.figure_runs_rst,
+            compare=W.compare,
             drop_final_epoch=PIPE.figures["drop_final_epoch"],
             formats=FORMATS,
             dpi=PIPE.figures["dpi"],
@@ -32,7 +32,7 @@ for kind in KINDS:
 rule overview:
     """Figure 1: γ per epoch, one panel per study that draws γ."""
     input:
-        overview_tables,
+        W.overview_tables,
     output:
         overview_outputs(),
     log:
@@ -45,7 +45,7 @@ rule overview:
         mem_mb=1000,
         runtime=10,
     params:
-        studies=overview_runs,
+        studies=W.overview_runs,
         drop_final_epoch=PIPE.figures["drop_final_epoch"],
         formats=FORMATS,
         dpi=PIPE.figures["dpi"],
@@ -56,7 +56,7 @@ rule overview:
 rule study_tables:
     """The study's per-epoch statistics as one HTML table, for the report."""
     input:
-        lambda w: [t for run in study_tables_runs(w) for t in (run["epochs"], run["lolr"])],
+        W.study_tables_inputs,
     output:
         report(
             paths.study_table(RESULTS, "{study}", "{tablehash}"),
@@ -73,8 +73,8 @@ rule study_tables:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=study_tables_runs,
-        runs_rst=lambda w: runs_rst(study_tables_runs(w)),
+        runs=W.study_tables_runs,
+        runs_rst=W.study_tables_rst,
     script:
         "../scripts/study_tables.py"
 
@@ -82,7 +82,7 @@ rule study_tables:
 rule drift_summary:
     """Every run's replay drift per segment (weights, d = w − w*, buffers) in one HTML table."""
     input:
-        list(drift_files().values()),
+        list(W.drift_files().values()),
     output:
         report(
             paths.drift_summary(RESULTS, "{runshash}"),
@@ -98,7 +98,7 @@ rule drift_summary:
         mem_mb=1000,
         runtime=10,
     params:
-        runs=list(drift_files()),
+        runs=list(W.drift_files()),
         tolerance=PIPE.measure["drift_tolerance"],
     script:
         "../scripts/drift_summary.py"

@@ -1,7 +1,7 @@
 rule fork:
     """Continue a run from its checkpoint at at_epoch with another seed, to the same budget: w*′."""
     input:
-        trunk_w_star,
+        W.trunk_w_star,
     output:
         w_star=paths.w_star(paths.fork_dir(RUNS, "{fork}")),
         history=paths.history(paths.fork_dir(RUNS, "{fork}")),
@@ -11,17 +11,17 @@ rule fork:
         paths.benchmark(RUNS, "fork_{fork}")
     conda:
         "../envs/nowrongturns.yaml"
-    threads: run_threads
+    threads: W.threads
     resources:
         mem_mb=PIPE.resources["mem_mb"],
         runtime=PIPE.resources["runtime"],
         gpu=PIPE.resources["gpu"],
     params:
-        settings=run_settings,
-        fork=fork_of,
-        trunk=lambda w: PIPE.trunk[w.run],
-        trunk_dir=trunk_dir,
-        fork_dir=lambda w: paths.fork_dir(run_dir(w), w.fork),
+        settings=W.settings,
+        fork=W.fork_of,
+        trunk=W.trunk,
+        trunk_dir=W.trunk_dir,
+        fork_dir=W.fork_dir,
         checkpoint_every=PIPE.measure["checkpoint_every"],
     script:
         "../scripts/fork.py"
@@ -30,7 +30,7 @@ rule fork:
 rule forks_table:
     """γ against the run's w* and against each fork's w*′, per epoch from the fork on."""
     input:
-        segment_files,
+        W.segment_files,
     output:
         paths.table(RUNS, "forks"),
     log:
@@ -43,8 +43,8 @@ rule forks_table:
         mem_mb=1000,
         runtime=10,
     params:
-        budget=run_epochs,
-        forks=lambda w: [f for _, f in run_forks(w.run)],
-        fork_ids=lambda w: [fid for fid, _ in run_forks(w.run)],
+        budget=W.epochs,
+        forks=W.fork_list,
+        fork_ids=W.fork_ids,
     script:
         "../scripts/forks_table.py"

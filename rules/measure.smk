@@ -1,7 +1,7 @@
 rule measure_segment:
     """Replay one segment from its reference checkpoint and record the per-step geometry."""
     input:
-        lambda w: replay(w).inputs(),
+        lambda w: W.replay(w).inputs(),
     output:
         paths.segment(RUNS, "{segment}"),
     log:
@@ -10,19 +10,19 @@ rule measure_segment:
         paths.benchmark(RUNS, "measure_segment_{segment}")
     conda:
         "../envs/nowrongturns.yaml"
-    threads: run_threads
+    threads: W.threads
     resources:
         **RANK_RESOURCES,
         mem_mb=PIPE.resources["mem_mb"],
-        runtime=lambda w: PIPE.segment_runtime(w.run, int(w.segment)),
-        gpu=run_gpus,
+        runtime=W.segment_runtime,
+        gpu=W.gpus,
     params:
         # Fields of the job (jobs.replay_job): a change reruns it; its script checks them (check_planned).
-        targets=job_field(replay, "targets"),
-        forks=job_field(replay, "forks"),
-        settings=run_settings,
-        run_dir=run_dir,
-        bounds=job_field(replay, "bounds"),
+        targets=W.job_field(W.replay, "targets"),
+        forks=W.job_field(W.replay, "forks"),
+        settings=W.settings,
+        run_dir=W.run_dir,
+        bounds=W.job_field(W.replay, "bounds"),
         tolerance=PIPE.measure["drift_tolerance"],
     script:
         "../scripts/measure_segment.py"

@@ -1,7 +1,7 @@
 rule reference:
     """Train once from the seeded w0; keep checkpoints; publish w0 and w* (resumes after a kill)."""
     input:
-        lolr_source_table,
+        W.lolr_source_table,
     output:
         w0=paths.w0(RUNS),
         w_star=paths.w_star(RUNS),
@@ -12,17 +12,17 @@ rule reference:
         paths.benchmark(RUNS, "reference")
     conda:
         "../envs/nowrongturns.yaml"
-    threads: run_threads
+    threads: W.threads
     resources:
         **RANK_RESOURCES,
         mem_mb=PIPE.resources["mem_mb"],
         runtime=PIPE.resources["runtime"],
-        gpu=run_gpus,
+        gpu=W.gpus,
     params:
-        settings=run_settings,
-        run_dir=run_dir,
+        settings=W.settings,
+        run_dir=W.run_dir,
         checkpoint_every=PIPE.measure["checkpoint_every"],
-        budgets=job_field(reference, "budgets"),
+        budgets=W.job_field(W.reference, "budgets"),
     script:
         "../scripts/reference.py"
 
@@ -35,7 +35,7 @@ ruleorder: prefix_reference > reference
 rule prefix_reference:
     """A shorter epoch budget of a longer run with the same trajectory: its w* is a checkpoint of that run."""
     input:
-        trunk_w_star,
+        W.trunk_w_star,
     output:
         w0=paths.w0(RUNS),
         w_star=paths.w_star(RUNS),
@@ -45,15 +45,15 @@ rule prefix_reference:
     benchmark:
         paths.benchmark(RUNS, "reference")
     wildcard_constraints:
-        run=one_of(PREFIXES),
+        run=one_of(W.prefixes),
     conda:
         "../envs/nowrongturns.yaml"
     resources:
         mem_mb=PIPE.resources["mem_mb"],
         runtime=10,
     params:
-        trunk_dir=trunk_dir,
-        trunk=lambda w: PIPE.trunk[w.run],
-        budget=run_epochs,
+        trunk_dir=W.trunk_dir,
+        trunk=W.trunk,
+        budget=W.epochs,
     script:
         "../scripts/prefix_reference.py"

@@ -2,7 +2,7 @@ rule straight_path:
     """Loss, validation metrics and full-batch γ along w(α) = (1 − α)·w_t + α·w*, for each chosen t."""
     input:
         w_star=paths.w_star(RUNS),
-        trunk_w_star=trunk_w_star,
+        trunk_w_star=W.trunk_w_star,
     output:
         paths.table(RUNS, "path"),
     log:
@@ -11,15 +11,15 @@ rule straight_path:
         paths.benchmark(RUNS, "straight_path")
     conda:
         "../envs/nowrongturns.yaml"
-    threads: run_threads
+    threads: W.threads
     resources:
         mem_mb=PIPE.resources["mem_mb"],
         runtime=PIPE.resources["runtime"],
         gpu=PIPE.resources["gpu"],
     params:
-        settings=run_settings,
-        trunk=lambda w: PIPE.trunk[w.run],
-        trunk_dir=trunk_dir,
+        settings=W.settings,
+        trunk=W.trunk,
+        trunk_dir=W.trunk_dir,
         from_epochs=PIPE.measure["path_from"],
         points=PIPE.measure["path_points"],
     script:

@@ -1,5 +1,5 @@
 """The paper's study presets (presets/*.yaml): each validates, names its command, declares its cluster
-resources and its own results folder, and builds its full DAG in a Snakemake dry run.
+resources and its own results folder, and builds its full DAG in a Snakemake dry run, without torch.
 
 Fast (a dry run per preset, run a few at a time): no job runs. Planning fingerprints the data and
 checks its layout, so each dry run gets a few generated files in the data set's real format at the
@@ -18,7 +18,7 @@ import yaml
 from nowrongturns.config import load
 
 from .conftest import ROOT
-from .workflow import job_stats
+from .workflow import job_stats, without_torch
 
 PRESET_DIR = ROOT / "presets"
 PRESETS = sorted(PRESET_DIR.glob("*.yaml"))
@@ -55,10 +55,12 @@ def dry_runs(tmp_path_factory) -> dict:
     for path in PRESETS:
         write_data(works[path.stem], path)
 
+    env = {**os.environ, **without_torch(tmp_path_factory.mktemp("no_torch"))}  # planning is torch-free
+
     def dry_run(path: Path):
         cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(path),
                "--dry-run", "--cores", "1"]
-        return subprocess.run(cmd, cwd=works[path.stem], capture_output=True, text=True, timeout=300)
+        return subprocess.run(cmd, cwd=works[path.stem], capture_output=True, text=True, timeout=300, env=env)
 
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
         procs = dict(zip(IDS, pool.map(dry_run, PRESETS), strict=True))

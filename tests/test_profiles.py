@@ -3,12 +3,13 @@ settings a cluster without accounting needs."""
 import yaml
 
 from .conftest import ROOT
-from .workflow import reduced_default_config, snakemake, write
+from .workflow import reduced_default_config, snakemake, without_torch, write
 
 
-def test_local_profile_plans_the_default_study(tmp_path):
+def test_local_profile_plans_the_default_study_without_torch(tmp_path):
     write(tmp_path / "config.yaml", reduced_default_config())
-    proc = snakemake(tmp_path, "--profile", str(ROOT / "profiles/local"), "--dry-run", cores=False)
+    proc = snakemake(tmp_path, "--profile", str(ROOT / "profiles/local"), "--dry-run", cores=False,
+                     env=without_torch(tmp_path / "no_torch"))
     assert "reference" in proc.stdout and "measure_segment" in proc.stdout
 
 

@@ -27,6 +27,15 @@ def snakemake(workdir, *args, check=True, cores=True, env=None, timeout=1200):
     return proc
 
 
+def without_torch(folder) -> dict:
+    """Environment variables under which `import torch` fails. Planning (the Snakefile, rules/common.smk and
+    what they import) must not need torch, so that a dry run or a rerun with nothing to do stays fast."""
+    shadow = folder / "torch"
+    shadow.mkdir(parents=True, exist_ok=True)
+    (shadow / "__init__.py").write_text('raise ImportError("planning imported torch")\n')
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
+
+
 def job_stats(stdout: str) -> dict:
     """The "Job stats:" table of a dry run as {rule: count}, the figure_<kind> rules counted together as
     "figure" (the first table; `total` dropped)."""

@@ -71,7 +71,8 @@ def colors_to_labels(rgb: np.ndarray, source: str = "<array>") -> np.ndarray:
     known = _CODES[_ORDER][pos] == codes
     if not known.all():
         found, counts = np.unique(codes[~known], return_counts=True)
-        listed = ", ".join(f"{(c >> 16, (c >> 8) & 255, c & 255)} x{n}" for c, n in zip(found.tolist()[:10], counts[:10], strict=True))
+        first = zip(found.tolist()[:10], counts[:10], strict=True)
+        listed = ", ".join(f"{(c >> 16, (c >> 8) & 255, c & 255)} x{n}" for c, n in first)
         more = f" and {len(found) - 10} more" if len(found) > 10 else ""
         raise ValueError(f"{source}: {int((~known).sum())} pixels have colours outside the ISPRS 6-class map: "
                          f"{listed}{more}")
