@@ -32,7 +32,7 @@ def _batch(step, rank, ranks):
 
 
 def _train(mode, rank, ranks, state, first, last):
-    from nowrongturns.flat import FlatParams
+    from nowrongturns.train.flat import FlatParams
 
     model = _model()
     if state is not None:
@@ -64,7 +64,7 @@ def _rank(ranks, mode):
 
 
 def main(sizes=(2, 3, 4)):
-    from nowrongturns.distributed import run_local
+    from nowrongturns.parallel.distributed import run_local
 
     print(f"max |w(uninterrupted) - w(resumed at step {STEPS // 2})| after {STEPS} steps, gloo on CPU:")
     for ranks in sizes:

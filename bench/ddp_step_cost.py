@@ -28,9 +28,9 @@ def _settings(ranks):
 
 
 def _rank(ranks):
-    from nowrongturns import distributed
-    from nowrongturns.engine import Trainer
-    from nowrongturns.geometry import GeometryRecorder
+    from nowrongturns.geometry.recorder import GeometryRecorder
+    from nowrongturns.parallel import distributed
+    from nowrongturns.train.engine import Trainer
 
     trainer = Trainer(_settings(ranks), "bench")
     spe, part = trainer.steps_per_epoch, distributed.shard(trainer.flat.numel)
@@ -86,7 +86,7 @@ def _rank(ranks):
 
 def main():
     torch.set_num_threads(1)
-    from nowrongturns.distributed import run_local
+    from nowrongturns.parallel.distributed import run_local
 
     one, two = run_local(_rank, 1, 1), run_local(_rank, 2, 2)
     # A step waits for its slowest rank: the measuring cost of world size 2 is its larger rank's.

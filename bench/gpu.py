@@ -40,9 +40,10 @@ import metrics_floor
 import standin_data
 import step_overhead
 
-from nowrongturns.engine import Trainer, set_gpu_kernels
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.host_sync import host_syncs
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.parallel.device import set_gpu_kernels
+from nowrongturns.parallel.host_sync import host_syncs
+from nowrongturns.train.engine import Trainer
 
 RESNET18 = {"dataset": "cifar10", "model": "cifar_resnet18", "batch_size": 128, "optimizer": "momentum",
             "lr": 0.01, "weight_decay": 1e-6}
@@ -228,7 +229,7 @@ def _gpu_ms(fn, repeats: int) -> float:
 def _metrics_ms(flat, w_star, reps: int, **backend_options) -> float:
     """GPU time of one step of the metrics (before_step + after_step) in the steady state of a replay:
     one target, weight decay on, the previous step's update sums folded in."""
-    from nowrongturns.triton_sums import TritonSums
+    from nowrongturns.geometry.triton_sums import TritonSums
 
     rec = GeometryRecorder(flat, w_star, reps + 2, 1e-4, backend="triton")
     if backend_options:
@@ -237,7 +238,7 @@ def _metrics_ms(flat, w_star, reps: int, **backend_options) -> float:
 
 
 def floor_section(device: str, quick: bool, say) -> list[str]:
-    from nowrongturns.triton_sums import BLOCK, NUM_WARPS
+    from nowrongturns.geometry.triton_sums import BLOCK, NUM_WARPS
 
     sizes = {"tiny": 10_000} if quick else {"ResNet-18": 11_173_962, "ResNet-50": 25_557_032,
                                             "Medium-MLP": 46_178_314}

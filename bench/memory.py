@@ -33,8 +33,8 @@ def _peak_mb(variant: str) -> dict:
     """Train one epoch in this process (variant plain or measure) and report the peak RSS."""
     import step_overhead
 
-    from nowrongturns.engine import Trainer
-    from nowrongturns.geometry import GeometryRecorder
+    from nowrongturns.geometry.recorder import GeometryRecorder
+    from nowrongturns.train.engine import Trainer
 
     overrides, write_data, *_ = step_overhead.MODELS[MODEL]
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +57,7 @@ def _compiler_mb() -> dict:
     import torch  # noqa: F401
 
     before = _peak_rss_mb()
-    from nowrongturns.fused_cpu import step_kernel
+    from nowrongturns.geometry.fused_cpu import step_kernel
 
     x = np.zeros(8, np.float32)
     step_kernel(True, True, True, True)(x, x, x.copy(), x, 0.0, 1, 0, np.zeros((2, 3)), np.zeros((2, 1, 4)))

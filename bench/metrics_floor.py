@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.geometry.recorder import GeometryRecorder
 
 
 class _Flat:

@@ -49,10 +49,10 @@ def job_overhead(workdir: Path) -> dict:
         files = list((workdir / "results/runs").glob(f"*/benchmarks/{rule}.tsv"))
         out[rule] = float(pd.concat([pd.read_csv(f, sep="\t") for f in files])["s"].median())
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.engine"], check=True)
+    subprocess.run([sys.executable, "-c", "import torch, sklearn, nowrongturns.train.engine"], check=True)
     out["import torch + package"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", ("import torch, sklearn, nowrongturns.engine, nowrongturns.fused_cpu as f; "
+    subprocess.run([sys.executable, "-c", ("import torch, sklearn, nowrongturns.train.engine, nowrongturns.geometry.fused_cpu as f; "
                     "f.step_kernel(False, True, True, True)")], check=True)
     out["the same + Numba and the cached CPU kernel"] = time.perf_counter() - t0
     t0 = time.perf_counter()

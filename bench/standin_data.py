@@ -18,7 +18,7 @@ WIKITEXT2_VOCAB = 33_278
 def write_cifar10(root: Path, train_images: int, seed: int = 0) -> Path:
     """The official python version (cifar-10-batches-py: five training pickles, a test pickle, meta)
     with train_images images in all; the paper's split keeps 80% of them for training."""
-    from nowrongturns.loaders import cifar10
+    from nowrongturns.tasks.loaders import cifar10
 
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"

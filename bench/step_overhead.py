@@ -19,9 +19,9 @@ import standin_data
 import torch
 
 from nowrongturns.config import run_defaults
-from nowrongturns.engine import Trainer
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.reference import save_checkpoint
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.train.checkpoints import save_checkpoint
+from nowrongturns.train.engine import Trainer
 
 # name: (settings, data writer or None, warm-up epochs, timed epochs, steps of the real data set's epoch)
 MODELS = {

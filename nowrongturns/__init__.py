@@ -1,22 +1,22 @@
 """Measure the geometry of optimization paths (RSI, EB, γ, loLR), after 'No Wrong Turns'.
 
-Modules, one job each:
-  config    — validate config.yaml, expand studies into content-addressed runs (no torch)
-  seeding   — every random choice as a pure function of (seed, epoch, step)
-  data      — data sets held as device tensors, minibatch plans per epoch
-  models    — networks and the paper's counterexample objectives
-  tasks     — data + model + loss for one run
-  optim     — optimizers and learning-rate schedules
-  flat      — parameters re-seated as views of one flat buffer
-  geometry  — per-step sums on the device, against one or several w*
-  metrics   — RSI, EB, γ, loLR and the per-step table from those sums (no torch)
-  paper_tasks — CIFAR-10, ImageNet, WikiText-2/PTB and Vaihingen (loaders/, architectures/)
-  engine    — the one training loop both passes share
-  reference — the reference pass: w0, checkpoints, w*, resume
-  replay    — the measurement pass over one segment, with its drift check
-  stats     — per-epoch statistics and the loLR table (no torch)
-  plots     — the paper's figures (no torch)
-  io, logs  — atomic writes; progress logging to a rule's log
-  cli       — `nowrongturns runs|reference|measure` outside Snakemake
+Layers, top first; a module imports its own layer and those below, never above (tests/test_layers.py):
+
+  cli, rank, __main__      the command line; one rank of a multi-rank job
+  reference, replay        the passes a rule runs: the reference pass, the measurement over one segment,
+  full_batch, forks,         the full-batch gradient, decorrelated references (forks), the straight path
+  straight_path
+  stats, report_tables,    per-epoch statistics and loLR, the study tables, the figures (no torch)
+  plots
+  train/                   the one training loop (engine), optimizers and schedules, checkpoints, drift
+  tasks/  geometry/        what is trained (data, models, the paper's data sets, seeding); the per-step
+                           sums against every w* and RSI, EB, γ, loLR from them
+  parallel/                devices, ranks and their launch, GPU slots, the host-sync guard
+  config/                  the config → studies → content-addressed runs, each job's inputs (no torch:
+                           Snakemake imports it to plan)
+  storage/, logs           paths, checked atomic files, run locks, data fingerprints; job logs
+
+The rules' scripts import the passes and the report modules by these top-level names: a script that
+changes reruns every finished job of the rule, so the names stay.
 """
 __version__ = "0.1.0"

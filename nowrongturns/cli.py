@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, load_file
-from .jobs import reference_job, replay_job
+from nowrongturns.config import ConfigError, load_file
+from nowrongturns.config.jobs import FullBatchJob, ReferenceJob, ReplayJob, reference_job, replay_job
 
 
 def main(argv=None) -> int:
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    from .logs import logged
+    from nowrongturns.logs import logged
 
     if args.command == "runs":
         for name, study in pipe.studies.items():
@@ -53,8 +53,27 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     with logged():
-        job.run()
+        run_job(job)
     return 0
+
+
+def run_job(job: ReferenceJob | ReplayJob | FullBatchJob, mpi: str | None = None) -> None:
+    """Start the pass a job names. The passes import torch: imported here, not where jobs are planned."""
+    if isinstance(job, ReferenceJob):
+        from nowrongturns.reference import run_reference
+
+        run_reference(job.settings, job.run_id, job.run_dir, job.checkpoint_every, job.w0, job.w_star, job.history,
+                      budgets=job.budgets, mpi=mpi)
+    elif isinstance(job, FullBatchJob):
+        from nowrongturns.full_batch import run_full_batch_segment
+
+        run_full_batch_segment(job.settings, job.run_id, job.run_dir, job.segment, job.start, job.end, job.targets,
+                               job.every, job.out, job.tolerance, job.forks)
+    else:
+        from nowrongturns.replay import run_segment
+
+        run_segment(job.settings, job.run_id, job.run_dir, job.segment, job.start, job.end, job.targets, job.out,
+                    job.tolerance, job.forks, mpi=mpi)
 
 
 if __name__ == "__main__":

@@ -13,20 +13,21 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .engine import Trainer, device_name
-from .io import write_parquet
-from .metrics import for_target, metrics
-from .reference import (
+from nowrongturns.geometry.metrics import for_target, metrics
+from nowrongturns.parallel.device import device_name
+from nowrongturns.stats import read_segments
+from nowrongturns.storage.files import write_parquet
+from nowrongturns.storage.run_lock import exclusive, lock_path
+from nowrongturns.train.checkpoints import (
     checkpoint_at_or_before,
     checkpoint_path,
     existing_checkpoints,
     load_checkpoint,
+    on_reference_device,
     save_checkpoint,
     save_weights,
 )
-from .replay import on_reference_device
-from .run_lock import exclusive, lock_path
-from .stats import read_segments
+from nowrongturns.train.engine import Trainer
 
 log = logging.getLogger("nowrongturns")
 

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .engine import Trainer, device_name
-from .io import read_table, write_parquet
-from .metrics import metrics
-from .models import in_mode
-from .optim import weight_decay_at
-from .reference import checkpoint_path, load_checkpoint, load_weights
-from .replay import buffer_drift, check_drift, on_reference_device, relative_drift
-from .seeding import derive_seed
+from nowrongturns.geometry.metrics import metrics
+from nowrongturns.parallel.device import device_name
+from nowrongturns.storage.files import read_table, write_parquet
+from nowrongturns.tasks.models import in_mode
+from nowrongturns.tasks.seeding import derive_seed
+from nowrongturns.train.checkpoints import checkpoint_path, load_checkpoint, load_weights, on_reference_device
+from nowrongturns.train.drift import buffer_drift, check_drift, relative_drift
+from nowrongturns.train.engine import Trainer
+from nowrongturns.train.optim import weight_decay_at
 
 log = logging.getLogger("nowrongturns")
 

@@ -1,6 +1,6 @@
 """Figures of a study: per-epoch and per-step geometry of the optimization path.
 
-Each figure kind (nowrongturns/figure_kinds.py) reproduces one figure of "No Wrong Turns"
+Each figure kind (nowrongturns/config/figure_kinds.py) reproduces one figure of "No Wrong Turns"
 (Guille-Escuret et al.), or goes beyond it, from the Parquet tables written for each run. Every
 figure says what it shows on its own: its title names the data set, model, optimizer and lr in force
 and what varies (describe.title); legends give the lr in force where the config's lr was scaled.
@@ -19,9 +19,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from . import describe
-from .figure_kinds import KINDS, tables
-from .io import atomic_path, read_table
+from nowrongturns.config import describe
+from nowrongturns.config.figure_kinds import KINDS, tables
+from nowrongturns.storage.files import atomic_path, read_table
 
 FIGURE_KINDS = tuple(KINDS)
 

@@ -10,23 +10,24 @@ import logging
 import os
 import sys
 
-from . import distributed, paths
-from .engine import device_type
-from .launch import DONE
-from .logs import logged
+from nowrongturns.logs import logged
+from nowrongturns.parallel import distributed
+from nowrongturns.parallel.device import device_type
+from nowrongturns.parallel.launch import DONE
+from nowrongturns.storage import paths
 
 log = logging.getLogger("nowrongturns")
 SLURM_NAMES = {"RANK": "SLURM_PROCID", "WORLD_SIZE": "SLURM_NTASKS", "LOCAL_RANK": "SLURM_LOCALID"}
 
 
 def _reference(**kwargs):
-    from .reference import train_reference
+    from nowrongturns.reference import train_reference
 
     train_reference(**kwargs)
 
 
 def _segment(targets, **kwargs):
-    from .replay import run_replay
+    from nowrongturns.replay import run_replay
 
     run_replay(targets={int(b): p for b, p in targets.items()}, **kwargs)  # JSON keys are strings
 

@@ -6,80 +6,26 @@ checkpoint, and its w* is bitwise identical to an uninterrupted run on CPU.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
-import torch
 
-from . import distributed, launch, paths
-from .engine import Trainer, device_name, state_weights
-from .io import load_tensors, save_tensors, write_parquet
-from .run_lock import exclusive, lock_path
+from nowrongturns.parallel import distributed, launch
+from nowrongturns.parallel.device import device_name
+from nowrongturns.storage.files import write_parquet
+from nowrongturns.storage.run_lock import exclusive, lock_path
+from nowrongturns.train.checkpoints import (
+    checkpoint_epochs,
+    checkpoint_path,
+    existing_checkpoints,
+    load_checkpoint,
+    resume_point,
+    save_checkpoint,
+    save_weights,
+    state_weights,
+)
+from nowrongturns.train.engine import Trainer
 
 log = logging.getLogger("nowrongturns")
-
-
-def checkpoint_epochs(epochs: int, every: int) -> list[int]:
-    """Epochs at which a checkpoint is kept: 0 (w0), every `every` epochs, and the last (w*)."""
-    return sorted({0, epochs, *range(every, epochs, every)})
-
-
-def checkpoint_dir(run_dir) -> Path:
-    return Path(paths.checkpoint_dir(str(run_dir)))
-
-
-def checkpoint_path(run_dir, epoch: int) -> Path:
-    return Path(paths.checkpoint(str(run_dir), epoch))
-
-
-def save_checkpoint(trainer: Trainer, path: Path) -> None:
-    save_tensors(trainer.state(), path)
-
-
-def load_checkpoint(path: Path, run_id: str) -> dict:
-    if not path.exists():
-        raise FileNotFoundError(f"missing checkpoint {path}: rerun the reference pass (snakemake -R reference)")
-    state = load_tensors(path, weights_only=False)  # RNG states hold numpy arrays
-    if state["run_id"] != run_id or state["torch_version"] != torch.__version__:
-        raise RuntimeError(
-            f"checkpoint {path} belongs to run {state['run_id']} (torch {state['torch_version']}), "
-            f"not to run {run_id} (torch {torch.__version__}); delete it to recompute"
-        )
-    return state
-
-
-def existing_checkpoints(run_dir) -> dict[int, Path]:
-    found = {}
-    for path in checkpoint_dir(run_dir).glob("epoch_*.pt"):
-        found[int(path.stem.split("_")[1])] = path
-    return found
-
-
-def checkpoint_at_or_before(run_dir, run_id: str, epoch: int) -> int:
-    """The latest epoch at or before `epoch` with a reference checkpoint of the run."""
-    found = [e for e in existing_checkpoints(run_dir) if e <= epoch]
-    if not found:
-        raise FileNotFoundError(f"no checkpoint of run {run_id} at or before epoch {epoch} in "
-                                f"{checkpoint_dir(run_dir)}: rerun its reference pass")
-    return max(found)
-
-
-def resume_point(needed: list[int], existing: dict[int, Path]) -> int | None:
-    """Latest checkpoint at or before the first missing one; None means start from w0."""
-    missing = [e for e in needed if e not in existing]
-    if not missing:
-        return needed[-1]
-    candidates = [e for e in existing if e <= missing[0]]
-    return max(candidates) if candidates else None
-
-
-def save_weights(run_id: str, epoch: int, w: torch.Tensor, path) -> None:
-    """A flat weight vector (w0 or w*), small enough for the replay to load on its own."""
-    save_tensors({"run_id": run_id, "epoch": epoch, "w": w.detach().cpu().clone()}, path)
-
-
-def load_weights(path) -> torch.Tensor:
-    return load_tensors(path)["w"]
 
 
 def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,

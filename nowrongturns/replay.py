@@ -11,84 +11,17 @@ import logging
 import numpy as np
 import torch
 
-from . import distributed, launch
-from .engine import Trainer, device_name
-from .geometry import GeometryRecorder
-from .io import write_parquet
-from .optim import lr_at
-from .reference import checkpoint_path, load_checkpoint, load_weights
-from .run_lock import exclusive, lock_path
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.parallel import distributed, launch
+from nowrongturns.parallel.device import device_name
+from nowrongturns.storage.files import write_parquet
+from nowrongturns.storage.run_lock import exclusive, lock_path
+from nowrongturns.train.checkpoints import checkpoint_path, load_checkpoint, load_weights, on_reference_device
+from nowrongturns.train.drift import buffer_drift, check_drift, ratio, squared_distance
+from nowrongturns.train.engine import Trainer
+from nowrongturns.train.optim import lr_at
 
 log = logging.getLogger("nowrongturns")
-
-
-class DriftError(RuntimeError):
-    """The replay left the reference trajectory by more than the tolerance."""
-
-
-def relative_drift(w_replay: torch.Tensor, w_ref: torch.Tensor, w_start: torch.Tensor) -> float:
-    """‖w_replay − w_ref‖ / ‖w_ref − w_start‖: how far the replay strayed, relative to how far it went."""
-    return _ratio(_dist(w_replay, w_ref), _dist(w_ref, w_start))
-
-
-def _dist(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.to(a.device).double()).norm())
-
-
-def _sq(a: torch.Tensor, b: torch.Tensor) -> float:
-    """‖a − b‖², in float64."""
-    return float(((a.double() - b.to(a.device).double()) ** 2).sum())
-
-
-def _ratio(num: float, den: float) -> float:
-    if num == 0.0:
-        return 0.0
-    return num / den if den > 0 else float("inf")
-
-
-def buffer_drift(model: torch.nn.Module, start: dict, ref: dict) -> tuple[float, float, str | None]:
-    """(relative drift, max |diff|, the buffer that differs most) of the buffers (BatchNorm statistics)
-    against the reference checkpoint, like the weights': ‖b_replay − b_ref‖ / ‖b_ref − b_start‖ over
-    the floating-point buffers; an integer buffer (a step count) that differs at all is infinite drift."""
-    num_sq = den_sq = max_abs = 0.0
-    worst, worst_abs = None, -1.0
-    for name, b in model.named_buffers():
-        if name not in ref:
-            continue  # a non-persistent buffer: recomputed, not state
-        live, want = b.detach().cpu(), ref[name]
-        if not b.is_floating_point():
-            if not torch.equal(live, want):
-                return float("inf"), float("inf"), name
-            continue
-        diff = (live.double() - want.double()).abs()
-        num_sq += float((diff ** 2).sum())
-        den_sq += float(((want.double() - start[name].double()) ** 2).sum())
-        top = float(diff.max()) if diff.numel() else 0.0
-        max_abs = max(max_abs, top)
-        if top > worst_abs:
-            worst, worst_abs = name, top
-    return _ratio(num_sq ** 0.5, den_sq ** 0.5), max_abs, worst if max_abs > 0 else None
-
-
-def on_reference_device(settings: dict, state: dict, run_id: str) -> dict:
-    """Settings whose device is the one the reference pass used, where it was `auto`: exact replay needs
-    the reference's kind of device, not whatever this node has."""
-    if settings["device"] != "auto":
-        return settings
-    settings = {**settings, "device": state.get("device", "cpu")}
-    if settings["device"] == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
-                           "to this replay: run it where a GPU is")
-    return settings
-
-
-def check_drift(checks: dict, tolerance: float, what: str) -> None:
-    """DriftError naming every check above the tolerance, the worst first."""
-    over = sorted(((v, k) for k, v in checks.items() if v > tolerance), reverse=True)
-    if over:
-        (worst, name), *others = over
-        also = "; also above it: " + ", ".join(f"{k} {v:.3e}" for v, k in others) if others else ""
-        raise DriftError(f"{what}: replay drift {worst:.3e} ({name}) exceeds drift_tolerance {tolerance:g}{also}")
 
 
 def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
@@ -149,7 +82,7 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
 
     def check_w_star(t: Trainer) -> None:
         if t.epoch in w_stars:  # ‖w_replay − w*‖ where the replay has run that budget's epochs
-            squares[f"at_w_star {t.epoch}"] = _sq(mine.data, w_stars[t.epoch])
+            squares[f"at_w_star {t.epoch}"] = squared_distance(mine.data, w_stars[t.epoch])
 
     trainer.train(end, recorder=recorder, on_epoch_end=check_w_star)
 
@@ -191,10 +124,10 @@ def _distances(trainer: Trainer, w: torch.Tensor, w_ref: torch.Tensor, w_start: 
                squares: dict) -> dict:
     """The distances the drift checks divide, summed over the ranks: replay to reference ("error"), reference to
     start, each w* to start and to the reference, and (in squares) the replay to each w* it reached."""
-    squares = {**squares, "error": _sq(w, w_ref), "ref_start": _sq(w_ref, w_start)}
+    squares = {**squares, "error": squared_distance(w, w_ref), "ref_start": squared_distance(w_ref, w_start)}
     for b, w_star in w_stars.items():
-        squares[f"star_start {b}"] = _sq(w_star, w_start)
-        squares[f"ref_star {b}"] = _sq(w_ref, w_star)
+        squares[f"star_start {b}"] = squared_distance(w_star, w_start)
+        squares[f"ref_star {b}"] = squared_distance(w_ref, w_star)
     totals = distributed.sum_over_ranks({k: np.array([v]) for k, v in squares.items()}, trainer.device)
     return {k: float(np.sqrt(v[0])) for k, v in totals.items()}
 
@@ -204,13 +137,13 @@ def _weight_drifts(dist: dict, raw, budgets: list, start: int, end: int, steps_p
     d = w − w* for every budget}, named as the DriftError names them."""
     error = dist["error"]
     at_w_star = {b: dist[f"at_w_star {b}"] for b in budgets if f"at_w_star {b}" in dist}
-    weights = {f"checkpoint of epoch {end}": _ratio(error, dist["ref_start"])}
-    weights.update({f"w* of budget {b}": _ratio(e, dist[f"star_start {b}"]) for b, e in at_w_star.items()})
+    weights = {f"checkpoint of epoch {end}": ratio(error, dist["ref_start"])}
+    weights.update({f"w* of budget {b}": ratio(e, dist[f"star_start {b}"]) for b, e in at_w_star.items()})
     d = {}
     for b in budgets:
         if b > end:
-            d[f"d against the w* of budget {b} at epoch {end}"] = _ratio(error, dist[f"ref_star {b}"])
+            d[f"d against the w* of budget {b} at epoch {end}"] = ratio(error, dist[f"ref_star {b}"])
         else:
             d_last = float(np.sqrt(raw[f"d_sq@{b}"].iloc[(b - start) * steps_per_epoch - 1]))
-            d[f"d against the w* of budget {b} at its last step"] = _ratio(at_w_star[b], d_last)
+            d[f"d against the w* of budget {b} at its last step"] = ratio(at_w_star[b], d_last)
     return {"weights": weights, "d": d}

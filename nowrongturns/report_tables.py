@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from .io import read_table, write_text
+from nowrongturns.storage.files import read_table, write_text
 
 # The per-epoch columns a reader of the figures looks up (epochs.parquet holds more: std, quantiles).
 EPOCH_COLUMNS = ("epoch", "final_epoch", "lr_mean", "loss_mean", "gamma_mean", "gamma_min", "gamma_max",

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .io import read_table, write_json, write_parquet
-from .metrics import for_target, step_table
+from nowrongturns.geometry.metrics import for_target, step_table
+from nowrongturns.storage.files import read_table, write_json, write_parquet
 
 EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
 QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}

@@ -16,12 +16,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .engine import Trainer, device_name
-from .full_batch import full_batch_gradient, sums_against
-from .io import write_parquet
-from .metrics import metrics
-from .reference import checkpoint_at_or_before, checkpoint_path, load_checkpoint, load_weights
-from .replay import on_reference_device
+from nowrongturns.full_batch import full_batch_gradient, sums_against
+from nowrongturns.geometry.metrics import metrics
+from nowrongturns.parallel.device import device_name
+from nowrongturns.storage.files import write_parquet
+from nowrongturns.train.checkpoints import (
+    checkpoint_at_or_before,
+    checkpoint_path,
+    load_checkpoint,
+    load_weights,
+    on_reference_device,
+)
+from nowrongturns.train.engine import Trainer
 
 log = logging.getLogger("nowrongturns")
 

@@ -1,11 +1,11 @@
-# The validated, expanded config, and the wiring of the rules to it (nowrongturns/wiring.py, where the
+# The validated, expanded config, and the wiring of the rules to it (nowrongturns/config/wiring.py, where the
 # logic lives and is tested): the rules name W's methods as their input, params and resource functions.
 from snakemake.exceptions import WorkflowError
 
-from nowrongturns import paths
+from nowrongturns.storage import paths
 from nowrongturns.config import RUN_ID_PATTERN, ConfigError, load
-from nowrongturns.figure_kinds import KINDS
-from nowrongturns.wiring import Wiring, one_of
+from nowrongturns.config.figure_kinds import KINDS
+from nowrongturns.config.wiring import Wiring, one_of
 
 try:
     PIPE = load(config)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-# Where no GPU is visible, the Triton kernels (nowrongturns/triton_sums.py) run under Triton's
+# Where no GPU is visible, the Triton kernels (nowrongturns/geometry/triton_sums.py) run under Triton's
 # interpreter on CPU tensors. It is chosen when a kernel is defined, hence before any test imports one.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -3,8 +3,9 @@ moves w on the straight line from w0 toward c: w_t − c = (1 − lr)^t (w0 − 
 import pytest
 import torch
 
-from nowrongturns import engine, models
-from nowrongturns.tasks import Task
+from nowrongturns.tasks import models
+from nowrongturns.tasks.builtin import Task
+from nowrongturns.train import engine
 
 
 class IsotropicQuadratic(Task):

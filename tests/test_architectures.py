@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from nowrongturns.architectures import (
+from nowrongturns.tasks.architectures import (
     PAPER_CONFIG,
     ResNet,
     SegNet,

@@ -236,8 +236,7 @@ def test_forks_are_measurement_not_trajectory():
 def test_the_schema_lists_are_the_codes():
     """The schema's enums and defaults that the code also lists are filled from the code (one source):
     data sets and models from the registry, figure kinds from figure_kinds, override keys from the run's."""
-    from nowrongturns import figure_kinds, registry
-    from nowrongturns.config import schema
+    from nowrongturns.config import figure_kinds, registry, schema
 
     full = schema()
     run = full["$defs"]["run"]["properties"]
@@ -248,15 +247,15 @@ def test_the_schema_lists_are_the_codes():
     assert figures["default"] == list(figure_kinds.DEFAULT_FIGURES)
     assert full["$defs"]["override"]["propertyNames"]["enum"] == [k for k in run if k != "forks"]
     # The schema file keeps no copy of its own to drift from the code's.
-    raw = yaml.safe_load((ROOT / "nowrongturns/schemas/config.schema.yaml").read_text())["$defs"]
+    raw = yaml.safe_load((ROOT / "nowrongturns/config/schemas/config.schema.yaml").read_text())["$defs"]
     assert "enum" not in raw["run"]["properties"]["dataset"] and "enum" not in raw["run"]["properties"]["model"]
     assert "enum" not in raw["study"]["properties"]["figures"]["items"]
     assert "propertyNames" not in raw["override"]
 
 
 def test_every_registry_row_is_complete():
-    from nowrongturns import registry
-    from nowrongturns.tasks import Task
+    from nowrongturns.config import registry
+    from nowrongturns.tasks.builtin import Task
 
     assert {m for d in registry.DATASETS.values() for m in d.tasks} == set(registry.MODELS)
     for name, dataset in registry.DATASETS.items():
@@ -315,12 +314,13 @@ def _leaves(tree, path=()):
 
 
 def test_the_test_study_is_the_default_study_reduced():
-    from nowrongturns.config import DEFAULT_CONTAINER, _section_defaults, run_defaults
+    from nowrongturns.config import DEFAULT_CONTAINER, run_defaults
+    from nowrongturns.config.schema import section_defaults
 
     from .workflow import TEST_STUDY
 
     def complete(cfg):  # the keys a config leaves out, with the values they take
-        sections = {name: _section_defaults(name, cfg.get(name)) for name in ("measure", "figures", "resources")}
+        sections = {name: section_defaults(name, cfg.get(name)) for name in ("measure", "figures", "resources")}
         return {"results": "results", "container": DEFAULT_CONTAINER, **cfg, **sections,
                 "defaults": {**run_defaults(), **cfg.get("defaults", {})}}
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nowrongturns import distributed
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.launch import RankFailed, check_gpus, failed_rank, failure_report, visible_devices
-from nowrongturns.loaders.seeded import EpochSampler
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.parallel import distributed
+from nowrongturns.parallel.launch import RankFailed, check_gpus, failed_rank, failure_report, visible_devices
+from nowrongturns.tasks.loaders.seeded import EpochSampler
 
 pytestmark = pytest.mark.distributed
 N, STEPS = 10_007, 6  # an odd length: the ranks' slices differ in size

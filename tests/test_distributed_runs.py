@@ -16,10 +16,10 @@ import pytest
 import torch
 import yaml
 
-from nowrongturns import paths
 from nowrongturns.config import load_file
-from nowrongturns.io import load_tensors
-from nowrongturns.metrics import metrics
+from nowrongturns.geometry.metrics import metrics
+from nowrongturns.storage import paths
+from nowrongturns.storage.files import load_tensors
 
 from .conftest import run_cli
 

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from nowrongturns.config import load_file
-from nowrongturns.io import load_tensors, save_tensors
+from nowrongturns.storage.files import load_tensors, save_tensors
 
 from .conftest import ROOT, run_cli
 
@@ -54,7 +54,7 @@ def test_two_processes_give_bitwise_equal_w_star_and_replay_drift_is_zero(tmp_pa
 
 
 def drift_steps_per_epoch(cfg, run_id):
-    from nowrongturns.data import steps_per_epoch
+    from nowrongturns.tasks.data import steps_per_epoch
 
     return steps_per_epoch(1437, load_file(cfg).runs[run_id].settings["batch_size"])
 
@@ -175,7 +175,7 @@ def test_unknown_run_id_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 1e3), ("momentum", 1e3), ("adam", 1e37)])
 def test_divergence_names_epoch_and_step(make_settings, optimizer, lr):
-    from nowrongturns.engine import Diverged, Trainer
+    from nowrongturns.train.engine import Diverged, Trainer
 
     # SM with a huge step: |w| grows until the float32 loss overflows.
     s = make_settings(dataset="none", model="sinusoidal_mixture", width=20, optimizer=optimizer, lr=lr,
@@ -200,7 +200,7 @@ def test_auto_device_replay_follows_the_reference_device(tmp_path):
 
 
 def test_gpu_kernel_policies_set_the_documented_switches(monkeypatch):
-    from nowrongturns.engine import set_gpu_kernels
+    from nowrongturns.parallel.device import set_gpu_kernels
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     try:

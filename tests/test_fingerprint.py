@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from nowrongturns import fingerprint as fp
 from nowrongturns.config import ConfigError, load
-from nowrongturns.loaders import text
+from nowrongturns.storage import fingerprint as fp
+from nowrongturns.tasks.loaders import text
 
 from .workflow import snakemake, write
 

@@ -5,10 +5,11 @@ import logging
 import numpy as np
 import torch
 
-from nowrongturns.engine import Trainer
 from nowrongturns.forks import fork_gamma_steps, forks_table, run_fork
-from nowrongturns.reference import load_weights, run_reference
+from nowrongturns.reference import run_reference
 from nowrongturns.replay import run_replay
+from nowrongturns.train.checkpoints import load_weights
+from nowrongturns.train.engine import Trainer
 
 
 def _reference(s, run):

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from nowrongturns.engine import Trainer
 from nowrongturns.full_batch import MODES, full_batch_epochs, full_batch_gradient, sums_against
-from nowrongturns.metrics import metrics
+from nowrongturns.geometry.metrics import metrics
+from nowrongturns.train.engine import Trainer
 
 from .quadratic import quadratic  # noqa: F401 (fixture)
 

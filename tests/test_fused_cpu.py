@@ -1,4 +1,4 @@
-"""The CPU kernel of the per-step sums (nowrongturns/fused_cpu.py): what must hold on every CPU, and
+"""The CPU kernel of the per-step sums (nowrongturns/geometry/fused_cpu.py): what must hold on every CPU, and
 what this CPU does, reported rather than asserted.
 
 The kernel's last bits follow the CPU's vector width (fastmath reassoc), so no test here pins bits
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from nowrongturns.flat import FlatParams
-from nowrongturns.folded import N_PER, N_SHARED
-from nowrongturns.fused_cpu import W_PREV_PAD, compile_kernel, padded_zeros, step_kernel
-from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.geometry.fused_cpu import W_PREV_PAD, compile_kernel, padded_zeros, step_kernel
+from nowrongturns.geometry.one_pass import N_PER, N_SHARED
+from nowrongturns.geometry.recorder import GeometryRecorder
 from nowrongturns.logs import cpu
+from nowrongturns.train.flat import FlatParams
 
 from .conftest import ROOT
 

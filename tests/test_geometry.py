@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from nowrongturns.engine import Trainer
-from nowrongturns.flat import FlatParams
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.metrics import for_target, metrics, step_table
+from nowrongturns.geometry.metrics import for_target, metrics, step_table
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.train.engine import Trainer
+from nowrongturns.train.flat import FlatParams
 
 
 def _vector(values, dtype=torch.float64):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from nowrongturns import gpu_slots
+from nowrongturns.parallel import gpu_slots
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +13,7 @@ def private_locks(tmp_path, monkeypatch):
 
 
 def claim_in_child(keys):
-    code = f"from nowrongturns import gpu_slots; print(gpu_slots.claim({keys!r}, wait_s=0))"
+    code = f"from nowrongturns.parallel import gpu_slots; print(gpu_slots.claim({keys!r}, wait_s=0))"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
 
@@ -44,6 +44,6 @@ def test_a_job_of_several_ranks_takes_its_gpus_all_at_once(tmp_path):
     keys = ["GPU-a", "GPU-b", "GPU-c"]
     assert gpu_slots.claim(keys) == 0
     assert gpu_slots.claim_many(keys, 2) == [1, 2]
-    code = f"from nowrongturns import gpu_slots; print(gpu_slots.claim_many({keys!r}, 2, wait_s=0))"
+    code = f"from nowrongturns.parallel import gpu_slots; print(gpu_slots.claim_many({keys!r}, 2, wait_s=0))"
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert child.returncode != 0 and "2 of the 3 GPUs were never free at once" in child.stderr

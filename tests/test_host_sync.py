@@ -3,9 +3,9 @@ Runs where a GPU is visible (host syncs exist only between a host and a device).
 import pytest
 import torch
 
-from nowrongturns.engine import Trainer
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.host_sync import host_syncs
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.parallel.host_sync import host_syncs
+from nowrongturns.train.engine import Trainer
 
 from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
 from .test_paper_tasks import write_text_corpus
@@ -19,7 +19,7 @@ pytestmark = [
 
 def _tasks(root):
     """name: settings overrides, each with fixture data in the data set's real format."""
-    from nowrongturns.loaders import vaihingen
+    from nowrongturns.tasks.loaders import vaihingen
 
     write_cifar_batches(root / "cifar" / "cifar-10-batches-py", n=12)
     write_imagenet(root / "imagenet", per_class=4)

@@ -8,8 +8,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from nowrongturns.io import FileIntegrityError, load_tensors, read_table, save_tensors, write_json, write_parquet
-from nowrongturns.reference import load_checkpoint, load_weights, save_weights
+from nowrongturns.storage.files import (
+    FileIntegrityError,
+    load_tensors,
+    read_table,
+    save_tensors,
+    write_json,
+    write_parquet,
+)
+from nowrongturns.train.checkpoints import load_checkpoint, load_weights, save_weights
 
 from .workflow import require_root_tools
 

@@ -1,10 +1,10 @@
-"""The job builder (nowrongturns/jobs.py): what a reference or replay job is given, and its errors. That the
+"""The job builder (nowrongturns/config/jobs.py): what a reference or replay job is given, and its errors. That the
 command line and the rule write the same segment table is checked end to end in test_pipeline.py."""
 import pytest
 
-from nowrongturns import paths
 from nowrongturns.config import ConfigError, load
-from nowrongturns.jobs import full_batch_job, reference_job, replay_job
+from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job
+from nowrongturns.storage import paths
 
 FORK = {"at_epoch": 1, "seed": 7}
 

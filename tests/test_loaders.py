@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nowrongturns.loaders import cifar10, text, vaihingen
-from nowrongturns.loaders.imagenet import ImageNet, make_loader
+from nowrongturns.tasks.loaders import cifar10, text, vaihingen
+from nowrongturns.tasks.loaders.imagenet import ImageNet, make_loader
 
 from .conftest import ROOT
 

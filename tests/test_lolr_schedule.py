@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from nowrongturns.engine import Trainer
-from nowrongturns.io import write_parquet
-from nowrongturns.lolr_schedule import schedule_values
+from nowrongturns.storage.files import write_parquet
+from nowrongturns.train.engine import Trainer
+from nowrongturns.train.lolr_schedule import schedule_values
 
 
 def _source(path, medians):

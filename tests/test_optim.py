@@ -4,7 +4,7 @@ import math
 import pytest
 
 from nowrongturns.config import run_hash
-from nowrongturns.optim import lr_at, weight_decay_at
+from nowrongturns.train.optim import lr_at, weight_decay_at
 
 
 def test_constant_and_step(make_settings):

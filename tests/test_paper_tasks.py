@@ -3,9 +3,9 @@ CIFAR-10 device-resident and DataLoader paths give the same trajectory."""
 import pytest
 import torch
 
-from nowrongturns.engine import Trainer
 from nowrongturns.full_batch import MODES, full_batch_gradient
-from nowrongturns.geometry import GeometryRecorder
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.train.engine import Trainer
 
 from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
 
@@ -47,7 +47,7 @@ def test_cifar_device_and_loader_paths_give_the_same_trajectory(tmp_path, make_s
 def test_cifar_crops_of_an_epoch_are_the_per_step_draws(tmp_path, make_settings):
     # The epoch's crop offsets reach the device in one copy; each step's are still drawn from its own
     # (seed, epoch, step) generator, so trajectories recorded before stay the same.
-    from nowrongturns.loaders import cifar10
+    from nowrongturns.tasks.loaders import cifar10
 
     write_cifar_batches(tmp_path / "cifar-10-batches-py", n=12)
     s = make_settings(dataset="cifar10", data_dir=str(tmp_path), model="medium_mlp", width=8, batch_size=8, seed=3)
@@ -96,7 +96,7 @@ def test_transformer_lm_trains_and_replays_exactly(tmp_path, make_settings):
 
 @pytest.mark.parametrize("model", ["unet", "segnet"])
 def test_segmentation_trains_and_replays_exactly(tmp_path, make_settings, model):
-    from nowrongturns.loaders import vaihingen
+    from nowrongturns.tasks.loaders import vaihingen
 
     write_vaihingen(tmp_path, vaihingen.TRAIN_IDS + vaihingen.VAL_IDS, size=(40, 44))
     s = make_settings(dataset="vaihingen", data_dir=str(tmp_path), model=model, width_multiplier=0.5,

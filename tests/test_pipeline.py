@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from nowrongturns import paths
 from nowrongturns.config import figure_hash, load, overview_hash, runs_hash, table_hash, trajectory_settings
 from nowrongturns.logs import cpu
 from nowrongturns.stats import EPOCH_METRICS
+from nowrongturns.storage import paths
 
 from .conftest import ROOT, run_cli
 from .workflow import job_stats, reduced_default_config, snakemake, write
@@ -185,8 +185,8 @@ def test_figures_explain_themselves(study):
     SGD family and names the rest."""
     import matplotlib.pyplot as plt
 
-    from nowrongturns.describe import about
-    from nowrongturns.figure_kinds import tables
+    from nowrongturns.config.describe import about
+    from nowrongturns.config.figure_kinds import tables
     from nowrongturns.plots import draw, load_runs
 
     work, cfg = study
@@ -282,7 +282,7 @@ def test_cifar10_path_end_to_end(tmp_path):
     """The CIFAR-10 path through Snakemake, on a generated 64-image fixture in the image-folder form."""
     from PIL import Image
 
-    from nowrongturns.loaders.cifar10 import CLASSES
+    from nowrongturns.tasks.loaders.cifar10 import CLASSES
 
     rng = np.random.default_rng(0)
     data = tmp_path / "cifar10"

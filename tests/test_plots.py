@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from nowrongturns.config import run_defaults
-from nowrongturns.describe import about
+from nowrongturns.config.describe import about
 from nowrongturns.plots import FIGURE_KINDS, draw, epoch_rows, load_runs, render_overview, render_study
 
 METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm")

@@ -1,9 +1,9 @@
 """The random-walk null model reproduces γ_t ≈ (T − t)^(−1/2) (paper, Section 6)."""
 import numpy as np
 
-from nowrongturns.engine import Trainer
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.metrics import for_target, metrics
+from nowrongturns.geometry.metrics import for_target, metrics
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.train.engine import Trainer
 
 
 def test_random_walk_gamma_follows_closed_form(make_settings):

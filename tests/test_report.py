@@ -7,9 +7,8 @@ import docutils.core
 import jinja2
 import pytest
 
-from nowrongturns import figure_kinds
-from nowrongturns.config import run_defaults
-from nowrongturns.describe import about, runs_rst
+from nowrongturns.config import figure_kinds, run_defaults
+from nowrongturns.config.describe import about, runs_rst
 
 from .conftest import ROOT
 

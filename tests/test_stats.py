@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nowrongturns.io import write_parquet
 from nowrongturns.stats import EPOCH_METRICS, aggregate, epoch_stats, gather, lolr_table
+from nowrongturns.storage.files import write_parquet
 
 
 def _steps(n_epochs=3, spe=5, seed=0):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from nowrongturns.geometry import GeometryRecorder
-from nowrongturns.triton_sums import BLOCK, TritonSums
+from nowrongturns.geometry.recorder import GeometryRecorder
+from nowrongturns.geometry.triton_sums import BLOCK, TritonSums
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -122,7 +122,7 @@ def test_only_the_rows_recorded_are_written():
 def test_final_sum_adds_each_column_over_several_iterations_and_stores_it_in_its_place(wd, update):
     # 11 blocks of partials summed 4 at a time: own sums land in row 3, update sums in row 2 (the step
     # before), columns not computed are not stored.
-    from nowrongturns.triton_sums import finish_kernel
+    from nowrongturns.geometry.triton_sums import finish_kernel
 
     k, n_blocks = 2, 11
     rng = np.random.default_rng(5)
@@ -185,7 +185,7 @@ import itertools, json, os, re, subprocess, tempfile
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from nowrongturns import triton_sums as ts
+from nowrongturns.geometry import triton_sums as ts
 
 ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
 target = GPUTarget("cuda", 90, 32)

@@ -1,13 +1,13 @@
-"""The rules' wiring (nowrongturns/wiring.py): what each job reads and asks for, as Snakemake's input, params and
+"""The rules' wiring (nowrongturns/config/wiring.py): what each job reads and asks for, as Snakemake's input, params and
 resource functions see it. The dry runs of test_presets.py and test_profiles.py run it inside Snakemake."""
 import re
 from types import SimpleNamespace as Wildcards
 
 import pytest
 
-from nowrongturns import paths
 from nowrongturns.config import figure_hash, load, load_file
-from nowrongturns.wiring import StaleFolder, Wiring, one_of
+from nowrongturns.config.wiring import StaleFolder, Wiring, one_of
+from nowrongturns.storage import paths
 
 from .conftest import ROOT
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from nowrongturns import figure_kinds
+from nowrongturns.config import figure_kinds
 
 from .conftest import ROOT
 

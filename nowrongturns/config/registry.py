@@ -1,0 +1,116 @@
+"""Every data set and model the pipeline knows, one row each. Torch-free: config validation reads it
+on every Snakemake start; build_task imports a row's task only when a job trains it.
+
+Adding a data set is a loader (nowrongturns/tasks/loaders/), a task (a Task subclass) and one DATASETS row;
+a model for an existing data set is its module (nowrongturns/tasks/architectures/), a MODELS row and its name
+in the data set's `tasks`. The schema's dataset and model enums are filled from here (config.schema).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dataset:
+    tasks: dict[str, str]  # compatible model -> its task, "module:Class"
+    keys: tuple[str, ...] = ()  # run settings only this data set uses (others drop them before hashing)
+    files: str | None = None  # what data_dir must hold; None: generated in memory, no data_dir
+    check: str | None = None  # "module:function" checking a folder's file list at start-up (data_layout)
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class Model:
+    keys: tuple[str, ...] = ()  # run settings only this model uses
+    widths: tuple[float, ...] = ()  # the width_multiplier values it takes (none: it has no multiplier)
+    full_batch: bool = True  # has a full-batch loss to take a gradient of (figures full_batch and path)
+    about: str = ""
+
+
+_DIGITS = "nowrongturns.tasks.builtin:DigitsTask"
+_PAPER = "nowrongturns.tasks.paper"
+_BATCHED = ("batch_size",)
+
+DATASETS = {
+    "digits": Dataset({"mlp": _DIGITS, "cnn": _DIGITS}, (*_BATCHED, "augment"),
+                      about="scikit-learn's 8x8 handwritten digits (offline)"),
+    "gaussian_regression": Dataset({"alm": "nowrongturns.tasks.builtin:ALMTask"}, (*_BATCHED, "dataset_size"),
+                                   about="x, y ~ N(0, 1): the ALM counterexample's data"),
+    "none": Dataset({"sinusoidal_mixture": "nowrongturns.tasks.builtin:SinusoidalMixtureTask",
+                     "random_walk": "nowrongturns.tasks.builtin:RandomWalkTask"}, ("steps_per_epoch",),
+                    about="objectives without data"),
+    "cifar10": Dataset({"cifar_resnet18": f"{_PAPER}:CIFAR10Task", "medium_mlp": f"{_PAPER}:CIFAR10Task"}, _BATCHED,
+                       files="cifar-10-batches-py/ (official pickles) or train/<class>/*.png, test/<class>/",
+                       check="nowrongturns.config.data_layout:check_cifar10", about="CIFAR-10"),
+    "imagenet": Dataset({m: f"{_PAPER}:ImageNetTask" for m in ("resnet18", "resnet50", "resnet152")},
+                        (*_BATCHED, "crop_size"), files="train/<wnid>/*.JPEG, val/<wnid>/*.JPEG",
+                        check="nowrongturns.config.data_layout:check_imagenet", about="ImageNet-1K"),
+    "wikitext2": Dataset({"transformer_lm": f"{_PAPER}:LanguageModelTask"}, _BATCHED,
+                         files="wiki.{train,valid,test}.tokens (or ptb.*.txt, *.txt)",
+                         check="nowrongturns.config.data_layout:check_text", about="WikiText-2"),
+    "ptb": Dataset({"transformer_lm": f"{_PAPER}:LanguageModelTask"}, _BATCHED,
+                   files="ptb.{train,valid,test}.txt (or wiki.*.tokens, *.txt)",
+                   check="nowrongturns.config.data_layout:check_text", about="Penn Treebank"),
+    "vaihingen": Dataset({"unet": f"{_PAPER}:SegmentationTask", "segnet": f"{_PAPER}:SegmentationTask"},
+                         (*_BATCHED, "patch_size", "patches_per_epoch", "val_patches"),
+                         files="top/top_mosaic_09cm_area<N>.tif and ground truth",
+                         check="nowrongturns.config.data_layout:check_vaihingen", about="ISPRS Vaihingen"),
+}
+
+_MULTIPLIED = ("width_multiplier",)
+_RESNET = Model(_MULTIPLIED, (0.5, 1, 2))
+MODELS = {
+    "mlp": Model(("width", "depth", "dropout"), about="fully connected, ReLU"),
+    "cnn": Model(("width", "depth", "dropout"), about="small CNN with BatchNorm"),
+    "alm": Model(("width", "init_scale"), about="the ALM counterexample"),
+    "sinusoidal_mixture": Model(("width", "init_scale"), about="the SM counterexample"),
+    # Its "gradient" is pure noise: there is no loss whose full-batch gradient it samples.
+    "random_walk": Model(("width",), full_batch=False, about="isotropic random walk, the null model"),
+    "cifar_resnet18": Model(_MULTIPLIED, (1, 2), about="ResNet-18 for 32x32 images"),
+    "medium_mlp": Model(("width",), about="the paper's Medium-MLP"),
+    "resnet18": _RESNET,
+    "resnet50": _RESNET,
+    "resnet152": _RESNET,
+    "transformer_lm": Model(("dropout", "emsize", "nhead", "nhid", "nlayers", "bptt"),
+                            about="the PyTorch word-language-model Transformer"),
+    "unet": Model(about="UNet"),
+    "segnet": Model(_MULTIPLIED, (0.5, 1, 2), about="SegNet"),
+}
+
+# Settings some rows claim: a run keeps them only when its data set or model does.
+SPECIFIC_KEYS = frozenset(k for row in [*DATASETS.values(), *MODELS.values()] for k in row.keys)
+
+
+def uses(settings: dict, key: str) -> bool:
+    """Does the run use this setting? Settings no row claims are used by every run."""
+    if key not in SPECIFIC_KEYS:
+        return True
+    return key in DATASETS[settings["dataset"]].keys or key in MODELS[settings["model"]].keys
+
+
+def incompatibility(settings: dict) -> tuple[str, str] | None:
+    """(the key at fault, why) when the run's data set, model and width multiplier do not go together."""
+    dataset, model = DATASETS[settings["dataset"]], settings["model"]
+    if model not in dataset.tasks:
+        return "model", f"dataset {settings['dataset']!r} takes model {' or '.join(sorted(dataset.tasks))}"
+    widths = MODELS[model].widths
+    if widths and settings["width_multiplier"] not in widths:
+        return "width_multiplier", f"{model} takes {' or '.join(map(str, widths))}"
+    return None
+
+
+def needs_data_dir(dataset: str) -> bool:
+    return DATASETS[dataset].files is not None
+
+
+def load_object(path: str):
+    """The object a "module:name" path names."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_task(settings: dict, device, dtype):
+    """The run's task (data, model and loss), imported only now: the digits study never imports torchvision."""
+    task = load_object(DATASETS[settings["dataset"]].tasks[settings["model"]])
+    return task(settings, device, dtype)
