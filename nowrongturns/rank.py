@@ -14,6 +14,7 @@ from . import distributed, paths
 from .engine import device_type
 from .launch import DONE
 from .logs import logged
+from .settings import RunSettings
 
 log = logging.getLogger("nowrongturns")
 SLURM_NAMES = {"RANK": "SLURM_PROCID", "WORLD_SIZE": "SLURM_NTASKS", "LOCAL_RANK": "SLURM_LOCALID"}
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     with logged(paths.rank_log(spec["run_dir"], spec["job"], rank), echo=rank == 0):
         log.info("rank %d of %d (local rank %s), pid %d: %s", rank, ranks, os.environ["LOCAL_RANK"], os.getpid(),
                  spec["job"])
-        distributed.init(device_type(spec["kwargs"]["settings"]["device"]))
+        distributed.init(device_type(RunSettings.from_dict(spec["kwargs"]["settings"]).device))
         ENTRIES[spec["entry"]](**spec["kwargs"])
         distributed.barrier()  # no rank leaves while another may still need it
         distributed.shutdown()

@@ -7,6 +7,7 @@ GPU with deterministic kernels, every drift is exactly 0.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from .io import write_parquet
 from .optim import lr_at
 from .reference import checkpoint_path, load_checkpoint, load_weights
 from .run_lock import exclusive, lock_path
+from .settings import RunSettings
 
 log = logging.getLogger("nowrongturns")
 
@@ -70,16 +72,16 @@ def buffer_drift(model: torch.nn.Module, start: dict, ref: dict) -> tuple[float,
     return _ratio(num_sq ** 0.5, den_sq ** 0.5), max_abs, worst if max_abs > 0 else None
 
 
-def on_reference_device(settings: dict, state: dict, run_id: str) -> dict:
+def on_reference_device(run: RunSettings, state: dict, run_id: str) -> RunSettings:
     """Settings whose device is the one the reference pass used, where it was `auto`: exact replay needs
     the reference's kind of device, not whatever this node has."""
-    if settings["device"] != "auto":
-        return settings
-    settings = {**settings, "device": state.get("device", "cpu")}
-    if settings["device"] == "cuda" and not torch.cuda.is_available():
+    if run.device != "auto":
+        return run
+    run = replace(run, device=state.get("device", "cpu"))
+    if run.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
                            "to this replay: run it where a GPU is")
-    return settings
+    return run
 
 
 def check_drift(checks: dict, tolerance: float, what: str) -> None:
@@ -91,25 +93,27 @@ def check_drift(checks: dict, tolerance: float, what: str) -> None:
         raise DriftError(f"{what}: replay drift {worst:.3e} ({name}) exceeds drift_tolerance {tolerance:g}{also}")
 
 
-def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+def run_segment(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                 targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None,
                 mpi: str | None = None) -> dict | None:
     """run_replay, one process at a time per run and segment (run_lock); with world_size > 1 that process
     starts the ranks (launch.py) and returns None."""
+    run = RunSettings.of(settings)
     with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
-        if not launch.needs_ranks(settings):
-            return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
+        if not launch.needs_ranks(run):
+            return run_replay(run, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
         # The ranks' backend (NCCL or gloo) follows the device the reference pass used.
         state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-        args = {"settings": on_reference_device(settings, state, run_id), "run_id": run_id, "run_dir": str(run_dir),
+        run = on_reference_device(run, state, run_id)
+        del state
+        args = {"settings": run.to_dict(), "run_id": run_id, "run_dir": str(run_dir),
                 "segment": segment, "start": start, "end": end, "targets": {b: str(p) for b, p in targets.items()},
                 "out_path": str(out_path), "tolerance": tolerance, "forks": forks}
-        del state
-        launch.ranks("segment", args, args["settings"], run_dir, f"measure_segment_{segment}", mpi)
+        launch.ranks("segment", args, run, run_dir, f"measure_segment_{segment}", mpi)
         return None
 
 
-def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+def run_replay(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
     """Replay epochs [start, end) and record the sums against every target w*.
 
@@ -129,10 +133,10 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
       buffers  the same relative drift of the buffers (BatchNorm statistics); step counts exactly.
     """
     state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-    settings = on_reference_device(settings, state, run_id)
+    run = on_reference_device(RunSettings.of(settings), state, run_id)  # a rank's spec gives a dict
     budgets = sorted(b for b in targets if b > start)
     forks = {name: f for name, f in (forks or {}).items() if f["budget"] > start}
-    trainer = Trainer(settings, run_id)
+    trainer = Trainer(run, run_id)
     trainer.load_state(state)
     distributed.check_same(trainer.flat.data, f"run {run_id}: the weights of the checkpoint of epoch {start}")
     # Each rank measures its contiguous slice of w, G and every w* (one rank: all of them).
@@ -144,7 +148,7 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s%s",
              run_id, segment, start, end - 1, (end - start) * steps_per_epoch, device_name(trainer.device), budgets,
              f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
-    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, settings["weight_decay"])
+    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, run.weight_decay)
     squares = {}  # squared distances, this rank's share: summed over the ranks once, at the end
 
     def check_w_star(t: Trainer) -> None:
