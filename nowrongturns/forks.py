@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.geometry.metrics import for_target, metrics
 from nowrongturns.parallel.device import device_name
 from nowrongturns.stats import read_segments
@@ -37,24 +38,25 @@ def fork_name(budget: int, fork_id: str) -> str:
     return f"{budget}:{fork_id}"
 
 
-def run_fork(settings: dict, run_id: str, fork_id: str, at_epoch: int, seed: int, trunk_id: str, trunk_dir,
-             fork_dir, checkpoint_every: int, w_star_path, history_path) -> None:
+def run_fork(settings: RunSettings | dict, run_id: str, fork_id: str, at_epoch: int, seed: int, trunk_id: str,
+             trunk_dir, fork_dir, checkpoint_every: int, w_star_path, history_path) -> None:
     """Train the fork: the run's own trajectory up to at_epoch (from the reference checkpoint at or before
     it), then its epochs with `seed`, to the run's budget. fork_dir is laid out as a run's folder: it keeps
     checkpoints every checkpoint_every epochs in reference/checkpoints, so a killed fork resumes bit for bit."""
+    run = RunSettings.of(settings)
     with exclusive(lock_path(fork_dir, "fork"), f"fork {fork_id} of run {run_id}"):
-        epochs, me = settings["epochs"], f"{run_id} fork {fork_id}"
+        epochs, me = run.epochs, f"{run_id} fork {fork_id}"
         own = {e: p for e, p in existing_checkpoints(fork_dir).items() if at_epoch < e < epochs}
         if own:  # resume the fork itself
             state = load_checkpoint(own[max(own)], me)
-            trainer = Trainer(on_reference_device(settings, state, run_id), me)
+            trainer = Trainer(on_reference_device(run, state, run_id), me)
             trainer.load_state(state)
             trainer.reseed(seed)
             log.info("resuming fork %s from its checkpoint of epoch %d", fork_id, trainer.epoch)
         else:
             start = checkpoint_at_or_before(trunk_dir, trunk_id, at_epoch)
             state = load_checkpoint(checkpoint_path(trunk_dir, start), trunk_id)
-            trainer = Trainer(on_reference_device(settings, state, run_id), me)
+            trainer = Trainer(on_reference_device(run, state, run_id), me)
             trainer.load_state(state)
             trainer.train(at_epoch)  # the run's own epochs up to the fork
             trainer.reseed(seed)

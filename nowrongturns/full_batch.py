@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.geometry.metrics import metrics
 from nowrongturns.parallel.device import device_name
 from nowrongturns.storage.files import read_table, write_parquet
@@ -65,7 +66,7 @@ def full_batch_gradient(trainer: Trainer, mode: str, epoch: int | None = None) -
         with in_mode(model, training=True):
             for i in range(count):
                 if trainer.uses_dropout:  # the masks of the step itself
-                    torch.manual_seed(derive_seed("dropout", trainer.settings["seed"], epoch, i))
+                    torch.manual_seed(derive_seed("dropout", trainer.settings.seed, epoch, i))
                 flat.zero_grad()
                 loss = trainer.task.loss(plan, i, epoch)
                 loss.backward()
@@ -124,15 +125,14 @@ def measure_point(trainer: Trainer, targets: dict[str, tuple[torch.Tensor, int]]
     return rows
 
 
-def run_full_batch_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+def run_full_batch_segment(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                            targets: dict, every: int, out_path, tolerance: float = 0.0,
                            forks: dict | None = None) -> pd.DataFrame:
     """Replay epochs [start, end) from the reference checkpoint and take the full-batch gradients at the start
     of each epoch of full_batch_epochs, against every target (targets: {budget: w* path}; forks: {name:
     {"path", "budget"}}, as replay.run_replay takes them). The replay must land on the checkpoint at `end`."""
     state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-    settings = on_reference_device(settings, state, run_id)
-    trainer = Trainer(settings, run_id)
+    trainer = Trainer(on_reference_device(RunSettings.of(settings), state, run_id), run_id)
     trainer.load_state(state)
     w_start = trainer.flat.data.detach().clone()
     aims = {str(b): (load_weights(p), b) for b, p in targets.items() if b > start}

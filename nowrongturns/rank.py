@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.logs import logged
 from nowrongturns.parallel import distributed
 from nowrongturns.parallel.device import device_type
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     with logged(paths.rank_log(spec["run_dir"], spec["job"], rank), echo=rank == 0):
         log.info("rank %d of %d (local rank %s), pid %d: %s", rank, ranks, os.environ["LOCAL_RANK"], os.getpid(),
                  spec["job"])
-        distributed.init(device_type(spec["kwargs"]["settings"]["device"]))
+        distributed.init(device_type(RunSettings.from_dict(spec["kwargs"]["settings"]).device))
         ENTRIES[spec["entry"]](**spec["kwargs"])
         distributed.barrier()  # no rank leaves while another may still need it
         distributed.shutdown()

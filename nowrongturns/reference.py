@@ -9,6 +9,7 @@ import logging
 
 import pandas as pd
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.parallel import distributed, launch
 from nowrongturns.parallel.device import device_name
 from nowrongturns.storage.files import write_parquet
@@ -28,26 +29,29 @@ from nowrongturns.train.engine import Trainer
 log = logging.getLogger("nowrongturns")
 
 
-def run_reference(settings: dict, run_id: str, run_dir, checkpoint_every: int,
+def run_reference(settings: RunSettings | dict, run_id: str, run_dir, checkpoint_every: int,
                   w0_path, w_star_path, history_path, budgets=(), mpi: str | None = None) -> None:
     """budgets: shorter epoch budgets whose trajectories are prefixes of this run's: their w* are
     checkpointed too (see extract_prefix). One process at a time per run (run_lock); with world_size > 1
     that process starts the ranks (launch.py; mpi: the launcher under SLURM, srun by default)."""
+    run = RunSettings.of(settings)
     with exclusive(lock_path(run_dir, "reference"), f"the reference pass of run {run_id}"):
-        args = {"settings": settings, "run_id": run_id, "run_dir": str(run_dir), "checkpoint_every": checkpoint_every,
+        args = {"settings": run, "run_id": run_id, "run_dir": str(run_dir), "checkpoint_every": checkpoint_every,
                 "w0_path": str(w0_path), "w_star_path": str(w_star_path), "history_path": str(history_path),
                 "budgets": sorted(budgets)}
-        if launch.needs_ranks(settings):
-            launch.ranks("reference", args, settings, run_dir, "reference", mpi)
+        if launch.needs_ranks(run):
+            launch.ranks("reference", {**args, "settings": run.to_dict()}, run, run_dir, "reference", mpi)
         else:
             train_reference(**args)
 
 
-def train_reference(settings, run_id, run_dir, checkpoint_every, w0_path, w_star_path, history_path, budgets):
+def train_reference(settings: RunSettings | dict, run_id, run_dir, checkpoint_every, w0_path, w_star_path,
+                    history_path, budgets):
     """The reference pass in this process (one of the ranks, if several): rank 0 writes every file."""
-    epochs = settings["epochs"]
+    run = RunSettings.of(settings)  # a rank's spec gives a dict
+    epochs = run.epochs
     needed = sorted(set(checkpoint_epochs(epochs, checkpoint_every)) | {b for b in budgets if 0 < b < epochs})
-    trainer = Trainer(settings, run_id)
+    trainer = Trainer(run, run_id)
     main = trainer.group.is_main
     log.info("reference pass for %s on %s: %d epochs x %d steps, %d trainable parameters",
              run_id, device_name(trainer.device), epochs, trainer.steps_per_epoch, trainer.flat.numel)

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 import torch
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.geometry.recorder import GeometryRecorder
 from nowrongturns.parallel import distributed, launch
 from nowrongturns.parallel.device import device_name
@@ -24,25 +25,27 @@ from nowrongturns.train.optim import lr_at
 log = logging.getLogger("nowrongturns")
 
 
-def run_segment(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+def run_segment(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                 targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None,
                 mpi: str | None = None) -> dict | None:
     """run_replay, one process at a time per run and segment (run_lock); with world_size > 1 that process
     starts the ranks (launch.py) and returns None."""
+    run = RunSettings.of(settings)
     with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
-        if not launch.needs_ranks(settings):
-            return run_replay(settings, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
+        if not launch.needs_ranks(run):
+            return run_replay(run, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
         # The ranks' backend (NCCL or gloo) follows the device the reference pass used.
         state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-        args = {"settings": on_reference_device(settings, state, run_id), "run_id": run_id, "run_dir": str(run_dir),
+        run = on_reference_device(run, state, run_id)
+        del state
+        args = {"settings": run.to_dict(), "run_id": run_id, "run_dir": str(run_dir),
                 "segment": segment, "start": start, "end": end, "targets": {b: str(p) for b, p in targets.items()},
                 "out_path": str(out_path), "tolerance": tolerance, "forks": forks}
-        del state
-        launch.ranks("segment", args, args["settings"], run_dir, f"measure_segment_{segment}", mpi)
+        launch.ranks("segment", args, run, run_dir, f"measure_segment_{segment}", mpi)
         return None
 
 
-def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, end: int,
+def run_replay(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
     """Replay epochs [start, end) and record the sums against every target w*.
 
@@ -62,10 +65,10 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
       buffers  the same relative drift of the buffers (BatchNorm statistics); step counts exactly.
     """
     state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
-    settings = on_reference_device(settings, state, run_id)
+    run = on_reference_device(RunSettings.of(settings), state, run_id)  # a rank's spec gives a dict
     budgets = sorted(b for b in targets if b > start)
     forks = {name: f for name, f in (forks or {}).items() if f["budget"] > start}
-    trainer = Trainer(settings, run_id)
+    trainer = Trainer(run, run_id)
     trainer.load_state(state)
     distributed.check_same(trainer.flat.data, f"run {run_id}: the weights of the checkpoint of epoch {start}")
     # Each rank measures its contiguous slice of w, G and every w* (one rank: all of them).
@@ -73,28 +76,48 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     mine = trainer.flat.shard(part)
     w_stars = {b: load_weights(targets[b])[part].clone() for b in budgets}
     w_start = mine.data.detach().clone()
-    steps_per_epoch = trainer.steps_per_epoch
     log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s%s",
-             run_id, segment, start, end - 1, (end - start) * steps_per_epoch, device_name(trainer.device), budgets,
-             f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
-    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, settings["weight_decay"])
-    squares = {}  # squared distances, this rank's share: summed over the ranks once, at the end
+             run_id, segment, start, end - 1, (end - start) * trainer.steps_per_epoch, device_name(trainer.device),
+             budgets, f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
+    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, run.weight_decay)
+    squares = _train(trainer, recorder, mine, w_stars, end)
+    ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
+    dist = _distances(trainer, mine.data, trainer.weights_from_state(ref_state)[part], w_start, w_stars, squares)
+    raw = _raw_table(trainer, recorder, start, end)
+    if not trainer.group.is_main:
+        return {}  # rank 0 checks and writes; its buffers are the run's (distributed.py)
+    info = _checked(trainer, (state, ref_state), dist, raw, budgets, tolerance, run_id, segment, start, end)
+    write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets, "forks": list(forks)})
+    return info
+
+
+def _train(trainer: Trainer, recorder: GeometryRecorder, mine, w_stars: dict, end: int) -> dict:
+    """Replay up to epoch `end`; returns ‖w_replay − w*‖² (this rank's share) wherever the replay has run a
+    budget's epochs, to be summed over the ranks once, at the end."""
+    squares = {}
 
     def check_w_star(t: Trainer) -> None:
-        if t.epoch in w_stars:  # ‖w_replay − w*‖ where the replay has run that budget's epochs
+        if t.epoch in w_stars:
             squares[f"at_w_star {t.epoch}"] = squared_distance(mine.data, w_stars[t.epoch])
 
     trainer.train(end, recorder=recorder, on_epoch_end=check_w_star)
+    return squares
 
-    ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
-    dist = _distances(trainer, mine.data, trainer.weights_from_state(ref_state)[part], w_start, w_stars, squares)
+
+def _raw_table(trainer: Trainer, recorder: GeometryRecorder, start: int, end: int):
+    """The recorded sums of every step of the segment, with its epoch, step and the lr in force."""
+    steps_per_epoch = trainer.steps_per_epoch
     steps = np.arange(start * steps_per_epoch, end * steps_per_epoch)
     lrs = [lr_at(trainer.settings, int(t), steps_per_epoch) for t in steps]
-    raw = recorder.raw(steps // steps_per_epoch, steps, lrs)
-    if not trainer.group.is_main:
-        return {}  # rank 0 checks and writes; its buffers are the run's (distributed.py)
-    checks = _weight_drifts(dist, raw, budgets, start, end, steps_per_epoch)
-    b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, state["model"], ref_state["model"])
+    return recorder.raw(steps // steps_per_epoch, steps, lrs)
+
+
+def _checked(trainer: Trainer, states: tuple[dict, dict], dist: dict, raw, budgets: list, tolerance: float,
+             run_id: str, segment: int, start: int, end: int) -> dict:
+    """The segment's drift record, once every drift is within the tolerance (else DriftError, naming each above it).
+    states: the checkpoints at the segment's start and end."""
+    checks = _weight_drifts(dist, raw, budgets, start, end, trainer.steps_per_epoch)
+    b_drift, b_max_abs, b_worst = buffer_drift(trainer.model, states[0]["model"], states[1]["model"])
     info = {"run_id": run_id, "segment": segment, "start_epoch": start, "end_epoch": end,
             "drift": max(checks["weights"].values()), "d_drift": max(checks["d"].values(), default=0.0),
             "buffer_drift": b_drift, "buffer_max_abs_diff": b_max_abs,
@@ -104,7 +127,6 @@ def run_replay(settings: dict, run_id: str, run_dir, segment: int, start: int, e
     named = {**{f"weights vs the {k}": v for k, v in checks["weights"].items()}, **checks["d"],
              f"buffers vs the checkpoint of epoch {end}" + (f" (most: {b_worst})" if b_worst else ""): b_drift}
     check_drift(named, tolerance, f"run {run_id} segment {segment} (epochs {start}-{end - 1})")
-    write_parquet(raw, out_path, metadata={"drift": info, "budgets": budgets, "forks": list(forks)})
     return info
 
 

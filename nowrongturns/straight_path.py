@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.full_batch import full_batch_gradient, sums_against
 from nowrongturns.geometry.metrics import metrics
 from nowrongturns.parallel.device import device_name
@@ -69,16 +70,16 @@ def _set_point(trainer: Trainer, a: torch.Tensor, b: torch.Tensor, bufs_a: dict,
                 buf.copy_(bufs_b[name])
 
 
-def run_straight_path(settings: dict, run_id: str, trunk_id: str, trunk_dir, from_epochs, points: int,
+def run_straight_path(settings: RunSettings | dict, run_id: str, trunk_id: str, trunk_dir, from_epochs, points: int,
                       w_star_path, out_path) -> pd.DataFrame:
     """One path from w_t to w* per t in from_epochs (those before the budget). w_t is the reference's
     checkpoint at t, or replayed to t from the checkpoint before it."""
-    budget = settings["epochs"]
+    run = RunSettings.of(settings)
+    budget = run.epochs
     grid = alphas(points)
     starts = sorted(t for t in from_epochs if t < budget)
     end_state = load_checkpoint(checkpoint_path(trunk_dir, budget), trunk_id)
-    settings = on_reference_device(settings, end_state, run_id)
-    trainer = Trainer(settings, run_id)
+    trainer = Trainer(on_reference_device(run, end_state, run_id), run_id)
     w_star = load_weights(w_star_path).to(trainer.device)
     b = trainer.weights_from_state(end_state)
     if not torch.equal(b, w_star.to(b.dtype)):

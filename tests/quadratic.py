@@ -11,10 +11,10 @@ from nowrongturns.train import engine
 class IsotropicQuadratic(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        self.steps_per_epoch = settings["steps_per_epoch"]
+        self.steps_per_epoch = settings.steps_per_epoch
         gen = torch.Generator().manual_seed(1234)
-        self.c = torch.randn(settings["width"], generator=gen, dtype=torch.float64).to(device, dtype)
-        self.model = models.VectorObjective(settings["width"], 1.0, torch.Generator().manual_seed(7)).to(device, dtype)
+        self.c = torch.randn(settings.width, generator=gen, dtype=torch.float64).to(device, dtype)
+        self.model = models.VectorObjective(settings.width, 1.0, torch.Generator().manual_seed(7)).to(device, dtype)
 
     def objective(self):
         return 0.5 * (self.model.w - self.c).square().sum()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.geometry.recorder import GeometryRecorder
 from nowrongturns.parallel import distributed
 from nowrongturns.parallel.launch import RankFailed, check_gpus, failed_rank, failure_report, visible_devices
@@ -102,12 +103,12 @@ def test_loader_shards_split_every_batch_with_the_samples_seeds(ranks):
 
 def test_more_ranks_than_visible_gpus_is_a_start_up_error():
     with pytest.raises(RankFailed, match=r"world_size = 4 asks for a GPU per rank, but this machine sees 2 GPUs"):
-        check_gpus({"world_size": 4, "device": "cuda"}, visible=2)
+        check_gpus(RunSettings.from_dict({"world_size": 4, "device": "cuda"}), visible=2)
     with pytest.raises(RankFailed, match=r"world_size = 2 .* sees 1 GPU\b"):
-        check_gpus({"world_size": 2, "device": "auto"}, visible=1)
-    check_gpus({"world_size": 4, "device": "auto"}, visible=0)  # no GPU: CPU ranks under gloo
-    check_gpus({"world_size": 4, "device": "cpu"}, visible=1)
-    check_gpus({"world_size": 2, "device": "cuda"}, visible=2)
+        check_gpus(RunSettings.from_dict({"world_size": 2, "device": "auto"}), visible=1)
+    check_gpus(RunSettings.from_dict({"world_size": 4, "device": "auto"}), visible=0)  # no GPU: CPU ranks under gloo
+    check_gpus(RunSettings.from_dict({"world_size": 4, "device": "cpu"}), visible=1)
+    check_gpus(RunSettings.from_dict({"world_size": 2, "device": "cuda"}), visible=2)
 
 
 def test_the_failed_rank_is_named_with_its_log(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from nowrongturns.config import figure_kinds, registry
+from nowrongturns.config.settings import RunSettings
 
 # lr_scaling sqrt_batch: the lr in force is lr × √(batch_size / REFERENCE_BATCH).
 REFERENCE_BATCH = 64
@@ -17,14 +18,14 @@ _SHOWN = ("dataset", "model", "optimizer", "lr")
 _INTERNAL = frozenset({"data_fingerprint", "lolr_source", "lolr_path", "forks"})
 
 
-def lr_in_force(settings: dict) -> float | None:
+def lr_in_force(run: RunSettings) -> float | None:
     """The lr the schedule starts from: `lr`, scaled by the batch size under lr_scaling sqrt_batch.
     None for a lolr schedule, whose lr comes from another run's loLR epoch by epoch."""
-    if settings["schedule"] == "lolr":
+    if run.schedule == "lolr":
         return None
-    lr = settings["lr"]
-    if settings.get("lr_scaling", "none") == "sqrt_batch":
-        lr *= math.sqrt(settings["batch_size"] / REFERENCE_BATCH)
+    lr = run.lr
+    if run.lr_scaling == "sqrt_batch":
+        lr *= math.sqrt(run.batch_size / REFERENCE_BATCH)
     return lr
 
 
@@ -33,29 +34,33 @@ def fmt(value) -> str:
     return f"{value:g}".replace("e+", "e") if isinstance(value, float) else str(value)
 
 
-def _lr_text(settings: dict) -> str:
-    lr = lr_in_force(settings)
-    return f"{fmt(settings['lolr_scale'])}×loLR" if lr is None else fmt(lr)
+def _lr_text(run: RunSettings) -> str:
+    lr = lr_in_force(run)
+    return f"{fmt(run.lolr_scale)}×loLR" if lr is None else fmt(lr)
 
 
-def model_name(settings: dict) -> str:
-    widths = registry.MODELS[settings["model"]].widths
-    return settings["model"] + (f"×{fmt(settings['width_multiplier'])}" if widths else "")
+def model_name(run: RunSettings) -> str:
+    widths = registry.MODELS[run.model].widths
+    return run.model + (f"×{fmt(run.width_multiplier)}" if widths else "")
 
 
 def about(settings: dict) -> dict:
-    """The settings a reader compares runs by, as text: what legends, titles and captions show."""
+    """The settings a reader compares runs by, as text: what legends, titles and captions show.
+
+    settings: the run's normalised dict (config.trajectory_settings), not a RunSettings: `varying` lists the
+    settings the run uses, the keys that dict kept, and a RunSettings fills in every other one."""
+    run = RunSettings.from_dict(settings)
     out = {
-        "dataset": settings["dataset"],
-        "model": model_name(settings),
-        "optimizer": settings["optimizer"],
-        "lr": _lr_text(settings),
-        "schedule": settings["schedule"],
-        "batch_size": str(settings["batch_size"]) if "batch_size" in settings else "–",
-        "epochs": str(settings["epochs"]),
-        "seed": str(settings["seed"]),
-        "scaled": settings.get("lr_scaling", "none") != "none",
-        "sgd_family": settings["optimizer"] in SGD_FAMILY,
+        "dataset": run.dataset,
+        "model": model_name(run),
+        "optimizer": run.optimizer,
+        "lr": _lr_text(run),
+        "schedule": run.schedule,
+        "batch_size": str(run.batch_size) if registry.uses(run.dataset, run.model, "batch_size") else "–",
+        "epochs": str(run.epochs),
+        "seed": str(run.seed),
+        "scaled": run.lr_scaling != "none",
+        "sgd_family": run.optimizer in SGD_FAMILY,
     }
     out["varying"] = {k: fmt(v) for k, v in settings.items() if k not in _INTERNAL}  # for `varies`
     return out

@@ -65,7 +65,7 @@ def trained_run(pipe: Pipeline, run_id: str):
         raise ConfigError(f"unknown run id {run_id!r}; `nowrongturns runs CONFIG` lists them")
     run = pipe.runs[run_id]
     if pipe.trunk[run_id] != run_id:
-        raise ConfigError(f"run {run_id} is the first {run.settings['epochs']} epochs of {pipe.trunk[run_id]}: "
+        raise ConfigError(f"run {run_id} is the first {run.typed.epochs} epochs of {pipe.trunk[run_id]}: "
                           f"train and replay that run (Snakemake does both)")
     return run
 
@@ -87,7 +87,7 @@ def replay_job(pipe: Pipeline, run_id: str, segment: int) -> ReplayJob:
     run = trained_run(pipe, run_id)
     bounds = pipe.segments(run_id)
     if not 0 <= segment < len(bounds):
-        raise ConfigError(f"run {run_id} has segments 0 to {len(bounds) - 1} ({run.settings['epochs']} epochs, "
+        raise ConfigError(f"run {run_id} has segments 0 to {len(bounds) - 1} ({run.typed.epochs} epochs, "
                           f"checkpoint_every {pipe.measure['checkpoint_every']}), not {segment}")
     start, end = bounds[segment]
     run_dir = paths.run_dir(pipe.results, run_id)
@@ -97,7 +97,7 @@ def replay_job(pipe: Pipeline, run_id: str, segment: int) -> ReplayJob:
         f"{b}:{fork_id(fork)}": {"path": paths.w_star(paths.fork_dir(paths.run_dir(pipe.results, r), fork_id(fork))),
                                   "budget": b}
         for b, r in measured.items()
-        for fork in pipe.runs[r].settings.get("forks", [])
+        for fork in pipe.runs[r].typed.forks
         if fork["at_epoch"] < end
     }
     return ReplayJob(run_id, job_settings(run.settings), run_dir, segment, start, end, targets, forks,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nowrongturns.config.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -82,20 +86,20 @@ MODELS = {
 SPECIFIC_KEYS = frozenset(k for row in [*DATASETS.values(), *MODELS.values()] for k in row.keys)
 
 
-def uses(settings: dict, key: str) -> bool:
-    """Does the run use this setting? Settings no row claims are used by every run."""
+def uses(dataset: str, model: str, key: str) -> bool:
+    """Does a run of this data set and model use this setting? Settings no row claims are used by every run."""
     if key not in SPECIFIC_KEYS:
         return True
-    return key in DATASETS[settings["dataset"]].keys or key in MODELS[settings["model"]].keys
+    return key in DATASETS[dataset].keys or key in MODELS[model].keys
 
 
-def incompatibility(settings: dict) -> tuple[str, str] | None:
+def incompatibility(dataset: str, model: str, width_multiplier: float) -> tuple[str, str] | None:
     """(the key at fault, why) when the run's data set, model and width multiplier do not go together."""
-    dataset, model = DATASETS[settings["dataset"]], settings["model"]
-    if model not in dataset.tasks:
-        return "model", f"dataset {settings['dataset']!r} takes model {' or '.join(sorted(dataset.tasks))}"
+    tasks = DATASETS[dataset].tasks
+    if model not in tasks:
+        return "model", f"dataset {dataset!r} takes model {' or '.join(sorted(tasks))}"
     widths = MODELS[model].widths
-    if widths and settings["width_multiplier"] not in widths:
+    if widths and width_multiplier not in widths:
         return "width_multiplier", f"{model} takes {' or '.join(map(str, widths))}"
     return None
 
@@ -110,7 +114,7 @@ def load_object(path: str):
     return getattr(importlib.import_module(module), name)
 
 
-def build_task(settings: dict, device, dtype):
+def build_task(run: RunSettings, device, dtype):
     """The run's task (data, model and loss), imported only now: the digits study never imports torchvision."""
-    task = load_object(DATASETS[settings["dataset"]].tasks[settings["model"]])
-    return task(settings, device, dtype)
+    task = load_object(DATASETS[run.dataset].tasks[run.model])
+    return task(run, device, dtype)

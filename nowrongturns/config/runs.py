@@ -4,12 +4,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 from nowrongturns.config import registry
 from nowrongturns.config.describe import fmt as _fmt
 from nowrongturns.config.describe import lr_in_force
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.schema import validate
+from nowrongturns.config.settings import RunSettings
 
 # Where the data lives and how it is fetched do not change the trajectory: not in the run's name,
 # nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
@@ -51,13 +53,18 @@ RUN_ID_PATTERN = r"[A-Za-z0-9.\-]+"
 @dataclass(frozen=True)
 class Run:
     run_id: str  # folder name: <readable-name>-<hash>
-    settings: dict  # every trajectory-defining setting, normalized
+    settings: dict  # every trajectory-defining setting, normalized: what names the run and what the rules pass
+
+    @cached_property
+    def typed(self) -> RunSettings:
+        """The settings as code past the config reads them (settings.py), built on first use."""
+        return RunSettings.from_dict(self.settings)
 
 def normalize(settings: dict) -> dict:
     """Drop settings the run cannot use, and make numbers canonical, so equal trajectories hash equally."""
-    out = {}
+    out, dataset, model = {}, settings["dataset"], settings["model"]
     for key, value in sorted(settings.items()):
-        if (key in _ONLY_FOR and not _ONLY_FOR[key](settings)) or not registry.uses(settings, key):
+        if (key in _ONLY_FOR and not _ONLY_FOR[key](settings)) or not registry.uses(dataset, model, key):
             continue
         if key in _NUMBER_KEYS and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)  # `lr: 1` and `lr: 1.0` are the same run
@@ -76,7 +83,7 @@ def readable_name(settings: dict) -> str:
     model = settings["model"] + (f"x{_fmt(settings['width_multiplier'])}" if widths else "")
     # The lr in force: under lr_scaling sqrt_batch, not the configured one (the hash tells runs apart).
     lolr = settings["schedule"] == "lolr"
-    lr = f"lolr{_fmt(settings['lolr_scale'])}" if lolr else f"lr{_fmt(lr_in_force(settings))}"
+    lr = f"lolr{_fmt(settings['lolr_scale'])}" if lolr else f"lr{_fmt(lr_in_force(RunSettings.from_dict(settings)))}"
     parts = [settings["dataset"], model, settings["optimizer"], lr]
     if settings["dataset"] != "none":
         parts.append(f"bs{settings['batch_size']}")
@@ -97,7 +104,7 @@ def check_run(settings: dict, where: str) -> None:
         if token not in _VALID_SETTINGS:
             validate({key: value}, "run", where)
             _VALID_SETTINGS.add(token)
-    problem = registry.incompatibility(settings)
+    problem = registry.incompatibility(settings["dataset"], settings["model"], settings["width_multiplier"])
     if problem is not None:
         key, message = problem
         raise ConfigError(f"config key {where}.{key} = {settings[key]!r}: {message}")
@@ -113,7 +120,7 @@ def check_world_size(settings: dict, where: str) -> None:
     ranks = settings["world_size"]
     if ranks == 1:
         return
-    if not registry.uses(settings, "batch_size"):
+    if not registry.uses(settings["dataset"], settings["model"], "batch_size"):
         raise ConfigError(f"config key {where}.world_size = {ranks}: model {settings['model']!r} has no minibatch "
                           f"to split over ranks (dataset {settings['dataset']!r}); use world_size: 1")
     if settings["batch_size"] % ranks:

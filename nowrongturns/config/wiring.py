@@ -22,6 +22,7 @@ from nowrongturns.config import (
 from nowrongturns.config.describe import about, runs_rst
 from nowrongturns.config.figure_kinds import RUN_TABLES, tables
 from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.storage import paths
 
 
@@ -51,11 +52,14 @@ class Wiring:
     def run_dir(self, wildcards) -> str:
         return paths.run_dir(self.results, wildcards.run)
 
+    def typed(self, wildcards) -> RunSettings:
+        return self.pipe.runs[wildcards.run].typed
+
     def epochs(self, wildcards) -> int:
-        return self.pipe.runs[wildcards.run].settings["epochs"]
+        return self.typed(wildcards).epochs
 
     def grad_clip(self, wildcards):
-        return self.pipe.runs[wildcards.run].settings["grad_clip"]
+        return self.typed(wildcards).grad_clip
 
     def trunk(self, wildcards) -> str:
         """The run whose reference pass and replay hold this run's (itself, or the longer run it is a prefix of)."""
@@ -72,17 +76,17 @@ class Wiring:
 
     def lolr_source_table(self, wildcards) -> list[str]:
         """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
-        settings = self.pipe.runs[wildcards.run].settings
-        return [self.table(settings["lolr_source"], "lolr")] if settings["schedule"] == "lolr" else []
+        run = self.typed(wildcards)
+        return [self.table(run.lolr_source, "lolr")] if run.schedule == "lolr" else []
 
     # -- what a training job occupies -----------------------------------------------------------------
     def world_size(self, wildcards) -> int:
-        return self.pipe.runs[wildcards.run].settings.get("world_size", 1)  # dropped from the dict where it is 1
+        return self.typed(wildcards).world_size
 
     def rank_threads(self, wildcards) -> int:
         """Cores one process of a run occupies: torch's threads plus its DataLoader worker processes."""
-        settings = self.pipe.runs[wildcards.run].settings
-        return settings["threads"] + settings.get("num_workers", 0)
+        run = self.typed(wildcards)
+        return run.threads + run.num_workers
 
     def threads(self, wildcards) -> int:
         """Cores a training job occupies: those of each of its ranks."""
@@ -144,7 +148,7 @@ class Wiring:
     # -- forks --------------------------------------------------------------------------------------
     def forks(self, run_id: str) -> list[tuple[str, dict]]:
         """[(fork id, fork)] of a run, in the order of its settings."""
-        return [(fork_id(f), f) for f in self.pipe.runs[run_id].settings.get("forks", [])]
+        return [(fork_id(f), f) for f in self.pipe.runs[run_id].typed.forks]
 
     def fork_of(self, wildcards) -> dict:
         forks = dict(self.forks(wildcards.run))

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.storage import paths
 from nowrongturns.storage.files import write_json
 
@@ -26,15 +27,11 @@ class RankFailed(RuntimeError):
     """A rank of a multi-rank job exited with an error or was killed."""
 
 
-def world_size(settings: dict) -> int:
-    return settings.get("world_size", 1)
-
-
-def needs_ranks(settings: dict) -> bool:
+def needs_ranks(run: RunSettings) -> bool:
     """Does this job start ranks (True), or is it a rank, or a single-process run (False)?"""
     from nowrongturns.parallel import distributed
 
-    return world_size(settings) > 1 and not distributed.group().active
+    return run.world_size > 1 and not distributed.group().active
 
 
 def slurm_allocation() -> dict | None:
@@ -56,9 +53,9 @@ def on_slurm(ranks: int) -> dict | None:
     return allocation if allocation and int(allocation["NumTasks"]) >= ranks else None
 
 
-def check_gpus(settings: dict, visible: int) -> None:
+def check_gpus(run: RunSettings, visible: int) -> None:
     """A local run of several ranks on GPUs needs a GPU per rank: a start-up error naming both numbers."""
-    ranks, device = world_size(settings), settings["device"]
+    ranks, device = run.world_size, run.device
     if device == "cpu" or (device == "auto" and visible == 0):
         return  # CPU ranks
     if ranks > visible:
@@ -105,23 +102,24 @@ def master_addr(nodelist: str) -> str:
     return found.group(1) if found else nodes[0]
 
 
-def ranks(entry: str, kwargs: dict, settings: dict, run_dir, job: str, mpi: str | None = None) -> None:
-    """Run entry (rank.ENTRIES) on world_size ranks; RankFailed naming the rank that failed, with its log."""
+def ranks(entry: str, kwargs: dict, run: RunSettings, run_dir, job: str, mpi: str | None = None) -> None:
+    """Run entry (rank.ENTRIES) on world_size ranks; RankFailed naming the rank that failed, with its log.
+    kwargs go to the ranks as JSON: their settings as a dict (RunSettings.to_dict)."""
     import torch
 
     from nowrongturns.parallel.device import device_type
 
-    n = world_size(settings)
-    gpus = device_type(settings["device"]) == "cuda"
+    n = run.world_size
+    gpus = device_type(run.device) == "cuda"
     allocation = on_slurm(n)
     if not allocation:  # (SLURM gives each task its GPU)
-        check_gpus(settings, torch.cuda.device_count())
+        check_gpus(run, torch.cuda.device_count())
     spec = paths.rank_spec(str(run_dir), job)
     write_json({"entry": entry, "kwargs": kwargs, "run_dir": str(run_dir), "job": job}, spec)
     logs = [paths.rank_log(str(run_dir), job, r) for r in range(n)]
     for path in logs:  # a log left by an earlier attempt would be read as this one's
         Path(path).unlink(missing_ok=True)
-    cmd, env = rank_command(spec, n, settings["threads"] + settings.get("num_workers", 0), gpus, mpi, allocation)
+    cmd, env = rank_command(spec, n, run.threads + run.num_workers, gpus, mpi, allocation)
     if gpus and not allocation:  # n GPUs no other job of this machine holds, one per rank (by local rank)
         from nowrongturns.parallel import gpu_slots
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.parallel import distributed
 from nowrongturns.tasks import data, models
 from nowrongturns.tasks.seeding import derive_seed, generator
@@ -16,9 +17,9 @@ class Task:
     model: nn.Module
     steps_per_epoch: int
 
-    def __init__(self, settings: dict, device: torch.device, dtype: torch.dtype):
+    def __init__(self, settings: RunSettings, device: torch.device, dtype: torch.dtype):
         self.settings, self.device, self.dtype = settings, device, dtype
-        self.seed = settings["seed"]
+        self.seed = settings.seed
         group = distributed.group()
         self.rank, self.ranks = group.rank, group.world_size
 
@@ -26,7 +27,7 @@ class Task:
     def local_part(self) -> slice:
         """This rank's positions in a global minibatch: a fixed slice, so that the ranks together see the
         minibatch one process would, each sample with the same augmentation draw."""
-        n = self.settings["batch_size"] // self.ranks
+        n = self.settings.batch_size // self.ranks
         return slice(self.rank * n, (self.rank + 1) * n) if self.ranks > 1 else slice(None)
 
     def local(self, batch):
@@ -54,21 +55,21 @@ class Task:
 class DigitsTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        image = settings["model"] == "cnn" or settings["augment"]
+        image = settings.model == "cnn" or settings.augment
         self.arrays = data.load_digits(device, dtype, image=image)
-        self.batch = settings["batch_size"]
+        self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(self.arrays.n_train, self.batch)
         torch.manual_seed(derive_seed("init", self.seed))
-        if settings["model"] == "cnn":
-            self.model = models.SmallCNN(settings["width"], settings["depth"], 10, settings["dropout"])
+        if settings.model == "cnn":
+            self.model = models.SmallCNN(settings.width, settings.depth, 10, settings.dropout)
         else:
-            self.model = models.MLP(64, settings["width"], settings["depth"], 10, settings["dropout"])
+            self.model = models.MLP(64, settings.width, settings.depth, 10, settings.dropout)
         self.model.to(device, dtype)
 
     def plan(self, epoch):
         order = data.to_device(data.epoch_order(self.arrays.n_train, self.seed, epoch), self.device)
         offsets = None
-        if self.settings["augment"]:
+        if self.settings.augment:
             offsets = data.to_device(data.crop_offsets(self.seed, epoch, self.steps_per_epoch, self.batch, CROP_PAD),
                                      self.device)
         return order, offsets
@@ -79,22 +80,22 @@ class DigitsTask(Task):
         x, y = self.arrays.x_train[idx], self.arrays.y_train[idx]
         if offsets is not None:
             x = data.random_crop(x, self.local(offsets[i]), CROP_PAD)
-            if self.settings["model"] == "mlp":
+            if self.settings.model == "mlp":
                 x = x.flatten(1)
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        b = self.settings["eval_batch_size"]
+        b = self.settings.eval_batch_size
         for i in range(0, self.arrays.n_train, b):
             x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
-            if self.settings["model"] == "mlp":
+            if self.settings.model == "mlp":
                 x = x.flatten(1)
             yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     @torch.no_grad()
     def evaluate(self):
         x, y = self.arrays.x_val, self.arrays.y_val
-        if self.settings["model"] == "mlp":
+        if self.settings.model == "mlp":
             x = x.flatten(1)
         with models.in_mode(self.model, training=False):
             logits = self.model(x)
@@ -107,11 +108,11 @@ class DigitsTask(Task):
 class ALMTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        self.arrays = data.load_gaussian_regression(settings["dataset_size"], settings["width"], device, dtype)
-        self.batch = settings["batch_size"]
+        self.arrays = data.load_gaussian_regression(settings.dataset_size, settings.width, device, dtype)
+        self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(self.arrays.n_train, self.batch)
         gen = generator("init", self.seed)
-        self.model = models.VectorObjective(settings["width"], settings["init_scale"], gen).to(device, dtype)
+        self.model = models.VectorObjective(settings.width, settings.init_scale, gen).to(device, dtype)
 
     def plan(self, epoch):
         return data.epoch_order(self.arrays.n_train, self.seed, epoch).to(self.device)
@@ -125,7 +126,7 @@ class ALMTask(Task):
         return {"full_loss": models.alm_loss(self.model.w, self.arrays.x_train, self.arrays.y_train).item()}
 
     def full_batch_terms(self):
-        b = self.settings["eval_batch_size"]
+        b = self.settings.eval_batch_size
         for i in range(0, self.arrays.n_train, b):
             x, y = self.arrays.x_train[i:i + b], self.arrays.y_train[i:i + b]
             yield models.alm_loss(self.model.w, x, y) * len(y), len(y)
@@ -134,10 +135,10 @@ class ALMTask(Task):
 class SinusoidalMixtureTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        self.steps_per_epoch = settings["steps_per_epoch"]
-        gen = generator("sinusoidal_mixture", data.SYNTHETIC_DATA_SEED, settings["width"])
-        self.a = torch.randn(settings["width"], generator=gen, dtype=torch.float64).to(device, dtype)
-        self.model = models.VectorObjective(settings["width"], settings["init_scale"], generator("init", self.seed))
+        self.steps_per_epoch = settings.steps_per_epoch
+        gen = generator("sinusoidal_mixture", data.SYNTHETIC_DATA_SEED, settings.width)
+        self.a = torch.randn(settings.width, generator=gen, dtype=torch.float64).to(device, dtype)
+        self.model = models.VectorObjective(settings.width, settings.init_scale, generator("init", self.seed))
         self.model.to(device, dtype)
 
     def loss(self, plan, i, epoch):
@@ -156,8 +157,8 @@ class RandomWalkTask(Task):
 
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        self.steps_per_epoch = settings["steps_per_epoch"]
-        self.dim = settings["width"]
+        self.steps_per_epoch = settings.steps_per_epoch
+        self.dim = settings.width
         self.model = models.VectorObjective(self.dim, 0.0, generator("init", self.seed)).to(device, dtype)
 
     def plan(self, epoch):

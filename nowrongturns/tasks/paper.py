@@ -13,6 +13,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.tasks import data
 from nowrongturns.tasks.architectures import (
     SegNet,
@@ -29,15 +30,15 @@ from nowrongturns.tasks.models import in_mode
 from nowrongturns.tasks.seeding import derive_seed
 
 
-def _data_dir(settings) -> str:
-    if not settings.get("data_dir"):
-        raise ValueError(f"run setting data_dir is required for dataset {settings['dataset']!r}")
-    return settings["data_dir"]
+def _data_dir(settings: RunSettings) -> str:
+    if not settings.data_dir:
+        raise ValueError(f"run setting data_dir is required for dataset {settings.dataset!r}")
+    return settings.data_dir
 
 
-def _init_seed(settings) -> None:
+def _init_seed(settings: RunSettings) -> None:
     # Model construction draws from torch's global RNG: make w0 a function of the seed alone.
-    torch.manual_seed(derive_seed("init", settings["seed"]))
+    torch.manual_seed(derive_seed("init", settings.seed))
 
 
 @torch.no_grad()
@@ -65,16 +66,16 @@ class CIFAR10Task(Task):
         train_idx, val_idx = cifar10.paper_split(len(arrays["y_train"]))
         self.x_train, self.y_train = arrays["x_train"][train_idx], arrays["y_train"][train_idx]
         self.x_val, self.y_val = arrays["x_train"][val_idx], arrays["y_train"][val_idx]
-        self.on_device = settings["data_path"] != "loader"
+        self.on_device = settings.data_path != "loader"
         if self.on_device:  # uint8 on the device: 150 MB for all of CIFAR-10
             self.x_train, self.y_train = self.x_train.to(device), self.y_train.to(device)
-        self.batch = settings["batch_size"]
+        self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.y_train), self.batch)
         _init_seed(settings)
-        if settings["model"] == "medium_mlp":
-            self.model = medium_mlp(3 * 32 * 32, 10, settings["width"])
+        if settings.model == "medium_mlp":
+            self.model = medium_mlp(3 * 32 * 32, 10, settings.width)
         else:
-            self.model = build_resnet("cifar_resnet18", settings["width_multiplier"], 10)
+            self.model = build_resnet("cifar_resnet18", settings.width_multiplier, 10)
         self.model.to(device, dtype)
 
     def plan(self, epoch):
@@ -86,7 +87,7 @@ class CIFAR10Task(Task):
             return data.to_device(data.epoch_order(len(self.y_train), self.seed, epoch), self.device), offsets
         # The loader path: the same order, batches fetched by workers (into pinned memory on a GPU).
         keyed = _IndexOnly(torch.utils.data.TensorDataset(self.x_train, self.y_train))
-        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.settings["num_workers"],
+        return iter(make_loader(keyed, self.batch, self.seed, epoch, self.settings.num_workers,
                                 pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks))), offsets
 
     def _batch(self, batches, i):
@@ -103,13 +104,13 @@ class CIFAR10Task(Task):
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        b = self.settings["eval_batch_size"]
+        b = self.settings.eval_batch_size
         for i in range(0, len(self.y_train), b):
             x = cifar10.normalize(self.x_train[i:i + b].to(self.device), self.dtype)
             yield F.cross_entropy(self.model(x), self.y_train[i:i + b].to(self.device), reduction="sum"), len(x)
 
     def evaluate(self):
-        b = self.settings["eval_batch_size"]
+        b = self.settings.eval_batch_size
         batches = ((cifar10.normalize(self.x_val[i:i + b].to(self.device), self.dtype),
                     self.y_val[i:i + b].to(self.device)) for i in range(0, len(self.y_val), b))
         return _accuracy(self.model, batches)
@@ -135,20 +136,20 @@ class ImageNetTask(Task):
         super().__init__(settings, device, dtype)
         from nowrongturns.tasks.loaders import imagenet  # torchvision: imported only by the jobs that need it
 
-        crop = settings["crop_size"]
+        crop = settings.crop_size
         resize = round(crop * 256 / 224)
         self.train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize)
         self.val_set = imagenet.ImageNet(_data_dir(settings), "val", crop, resize)
         # The training images as validation sees them (resize, center crop): the clean full-batch objective.
         self.clean_train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize, augment=False)
-        self.batch = settings["batch_size"]
+        self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.train_set), self.batch)
         _init_seed(settings)
-        self.model = build_resnet(settings["model"], settings["width_multiplier"], len(self.train_set.classes))
+        self.model = build_resnet(settings.model, settings.width_multiplier, len(self.train_set.classes))
         self.model.to(device, dtype)
 
     def plan(self, epoch):
-        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.settings["num_workers"],
+        return iter(make_loader(self.train_set, self.batch, self.seed, epoch, self.settings.num_workers,
                                 pin_memory=self.device.type == "cuda", shard=(self.rank, self.ranks)))
 
     def loss(self, batches, i, epoch):
@@ -157,14 +158,14 @@ class ImageNetTask(Task):
         return F.cross_entropy(self.model(x), y)
 
     def full_batch_terms(self):
-        loader = make_loader(self.clean_train_set, self.settings["eval_batch_size"], 0, 0, self.settings["num_workers"],
+        loader = make_loader(self.clean_train_set, self.settings.eval_batch_size, 0, 0, self.settings.num_workers,
                              shuffle=False, pin_memory=self.device.type == "cuda")
         for x, y in loader:
             x, y = x.to(self.device, self.dtype, non_blocking=True), y.to(self.device, non_blocking=True)
             yield F.cross_entropy(self.model(x), y, reduction="sum"), len(y)
 
     def evaluate(self):
-        loader = make_loader(self.val_set, self.settings["eval_batch_size"], 0, 0, self.settings["num_workers"],
+        loader = make_loader(self.val_set, self.settings.eval_batch_size, 0, 0, self.settings.num_workers,
                              shuffle=False)
         return _accuracy(self.model, ((x.to(self.device, self.dtype), y.to(self.device)) for x, y in loader))
 
@@ -178,17 +179,17 @@ class LanguageModelTask(Task):
         super().__init__(settings, device, dtype)
         corpus = text.load_corpus(_data_dir(settings))
         self.ntokens = len(corpus.dictionary)
-        self.bptt = settings["bptt"]
-        text.check_enough(corpus.train, settings["batch_size"], self.bptt, corpus.paths["train"])
+        self.bptt = settings.bptt
+        text.check_enough(corpus.train, settings.batch_size, self.bptt, corpus.paths["train"])
         text.check_enough(corpus.valid, self.EVAL_BATCH, 1, corpus.paths["valid"])
         # Columns are the batch: each rank takes its fixed block of them.
-        self.train_data = text.batchify(corpus.train, settings["batch_size"])[:, self.local_part].contiguous().to(device)
+        self.train_data = text.batchify(corpus.train, settings.batch_size)[:, self.local_part].contiguous().to(device)
         self.val_data = text.batchify(corpus.valid, self.EVAL_BATCH).to(device)
         # Full bptt windows only, so every step sees batch_size x bptt tokens.
         self.steps_per_epoch = max(1, (len(self.train_data) - 1) // self.bptt)
         _init_seed(settings)
-        self.model = TransformerModel(self.ntokens, settings["emsize"], settings["nhead"], settings["nhid"],
-                                      settings["nlayers"], settings["dropout"]).to(device, dtype)
+        self.model = TransformerModel(self.ntokens, settings.emsize, settings.nhead, settings.nhid,
+                                      settings.nlayers, settings.dropout).to(device, dtype)
 
     def loss(self, plan, i, epoch):
         x, y = text.get_batch(self.train_data, i * self.bptt, self.bptt)
@@ -219,13 +220,13 @@ class SegmentationTask(Task):
         # On the device (about 300 MB of uint8 for Vaihingen): patches are cut there, no copy per step.
         self.train_tiles = vaihingen.load_tiles(root, vaihingen.TRAIN_IDS).to(device)
         self.val_tiles = vaihingen.load_tiles(root, vaihingen.VAL_IDS).to(device)
-        self.batch, self.patch = settings["batch_size"], settings["patch_size"]
-        self.steps_per_epoch = vaihingen.steps_per_epoch(self.batch, settings["patches_per_epoch"])
+        self.batch, self.patch = settings.batch_size, settings.patch_size
+        self.steps_per_epoch = vaihingen.steps_per_epoch(self.batch, settings.patches_per_epoch)
         _init_seed(settings)
-        if settings["model"] == "unet":
+        if settings.model == "unet":
             self.model = UNet(3, len(vaihingen.CLASSES))
         else:
-            self.model = SegNet(3, len(vaihingen.CLASSES), settings["width_multiplier"])
+            self.model = SegNet(3, len(vaihingen.CLASSES), settings.width_multiplier)
         self.model.to(device, dtype)
 
     def loss(self, plan, i, epoch):
@@ -234,8 +235,8 @@ class SegmentationTask(Task):
 
     def full_batch_terms(self):
         # patches_per_epoch fixed patches of the training tiles, without flips: the clean training objective.
-        for x, y in vaihingen.fixed_batches(self.train_tiles, self.settings["eval_batch_size"], self.patch,
-                                            self.settings["patches_per_epoch"], "patch_clean_train"):
+        for x, y in vaihingen.fixed_batches(self.train_tiles, self.settings.eval_batch_size, self.patch,
+                                            self.settings.patches_per_epoch, "patch_clean_train"):
             x, y = x.to(self.device, self.dtype), y.to(self.device)
             yield pixel_cross_entropy(self.model(x), y) * y.numel(), y.numel()
 
@@ -243,8 +244,8 @@ class SegmentationTask(Task):
     def evaluate(self):
         correct, n = 0, 0
         with in_mode(self.model, training=False):
-            for x, y in vaihingen.val_batches(self.val_tiles, self.settings["eval_batch_size"], self.patch,
-                                              self.settings["val_patches"]):
+            for x, y in vaihingen.val_batches(self.val_tiles, self.settings.eval_batch_size, self.patch,
+                                              self.settings.val_patches):
                 pred = self.model(x.to(self.device, self.dtype)).argmax(1)
                 correct += int((pred == y.to(self.device)).sum())
                 n += y.numel()

@@ -2,6 +2,7 @@
 where a pass resumes. Every pass reads them; the reference pass writes them."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from nowrongturns.storage import paths
 from nowrongturns.storage.files import load_tensors, save_tensors
 
 if TYPE_CHECKING:
+    from nowrongturns.config.settings import RunSettings
     from nowrongturns.train.engine import Trainer
 
 
@@ -82,13 +84,13 @@ def state_weights(state: dict) -> torch.Tensor:
     return torch.cat([state["model"][n].reshape(-1) for n in state["param_names"]])
 
 
-def on_reference_device(settings: dict, state: dict, run_id: str) -> dict:
+def on_reference_device(run: RunSettings, state: dict, run_id: str) -> RunSettings:
     """Settings whose device is the one the reference pass used, where it was `auto`: exact replay needs
     the reference's kind of device, not whatever this node has."""
-    if settings["device"] != "auto":
-        return settings
-    settings = {**settings, "device": state.get("device", "cpu")}
-    if settings["device"] == "cuda" and not torch.cuda.is_available():
+    if run.device != "auto":
+        return run
+    run = replace(run, device=state.get("device", "cpu"))
+    if run.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"the reference pass of {run_id} ran on cuda, but no CUDA device is visible "
                            "to this replay: run it where a GPU is")
-    return settings
+    return run

@@ -9,11 +9,13 @@ import logging
 import math
 import random
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from nowrongturns.config.registry import build_task
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.parallel import distributed
 from nowrongturns.parallel.device import device_name, resolve_device
 from nowrongturns.tasks.seeding import derive_seed
@@ -30,24 +32,24 @@ class Diverged(RuntimeError):
 
 
 class Trainer:
-    def __init__(self, settings: dict, run_id: str = ""):
-        settings = with_schedule(settings)  # a lolr schedule reads its source's loLR once, here
-        self.settings, self.run_id = settings, run_id
+    def __init__(self, settings: RunSettings | dict, run_id: str = ""):
+        run = with_schedule(RunSettings.of(settings))  # a lolr schedule reads its source's loLR once, here
+        self.settings, self.run_id = run, run_id
         self.group = distributed.group()
-        if settings.get("world_size", 1) != self.group.world_size:
-            raise RuntimeError(f"run {run_id}: run setting world_size = {settings.get('world_size', 1)}, but this "
+        if run.world_size != self.group.world_size:
+            raise RuntimeError(f"run {run_id}: run setting world_size = {run.world_size}, but this "
                                f"process is one of {self.group.world_size} ranks (Snakemake and the nowrongturns "
                                f"command start as many ranks as the run's world_size)")
         # The thread count changes float summation order, so it is part of the run.
-        torch.set_num_threads(settings["threads"])
-        self.device = resolve_device(settings["device"], settings.get("gpu_kernels", "deterministic"))
-        self.dtype = getattr(torch, settings["precision"])
-        self.task = build_task(settings, self.device, self.dtype)
+        torch.set_num_threads(run.threads)
+        self.device = resolve_device(run.device, run.gpu_kernels)
+        self.dtype = getattr(torch, run.precision)
+        self.task = build_task(run, self.device, self.dtype)
         self.model = self.task.model
         self.model.train()
         self.flat = FlatParams(self.model)
         # Built after the re-seating, so its state refers to the flat views.
-        self.optimizer = build_optimizer(self.flat.params, settings)
+        self.optimizer = build_optimizer(self.flat.params, run)
         self.steps_per_epoch = self.task.steps_per_epoch
         self.epoch = 0  # the next epoch to run
         self.history: list[dict] = []
@@ -56,7 +58,7 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
-        return self.settings["epochs"] * self.steps_per_epoch
+        return self.settings.epochs * self.steps_per_epoch
 
     # -- state -------------------------------------------------------------------------------
     def param_names(self) -> list[str]:
@@ -69,7 +71,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "run_id": self.run_id,
-            "settings": self.settings,
+            "settings": self.settings.to_dict(),  # plain values: a checkpoint names no class of this package
             "torch_version": torch.__version__,
             "device": self.device.type,  # a replay under device: auto follows the reference
             "epoch": self.epoch,
@@ -97,7 +99,9 @@ class Trainer:
 
     def reseed(self, seed: int) -> None:
         """From the next epoch on, draw data order, augmentation and dropout from `seed` (a fork)."""
-        self.settings = {**self.settings, "seed": seed}
+        # RunSettings is frozen: the fork gets a copy with its seed, and the task is pointed at that copy, so that
+        # its draws (data order, augmentation) and the trainer's (dropout) both follow the new seed.
+        self.settings = replace(self.settings, seed=seed)
         self.task.settings, self.task.seed = self.settings, seed
 
     def weights_from_state(self, state: dict) -> torch.Tensor:
@@ -128,7 +132,7 @@ class Trainer:
                 group["lr"] = lr_at(settings, step, steps_per_epoch)
                 group["weight_decay"] = weight_decay
             if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
-                torch.manual_seed(derive_seed("dropout", settings["seed"], epoch, i, *self.rank_key))
+                torch.manual_seed(derive_seed("dropout", settings.seed, epoch, i, *self.rank_key))
             self.flat.zero_grad()
             loss = self.task.loss(plan, i, epoch)
             loss.backward()
@@ -136,8 +140,8 @@ class Trainer:
                 distributed.average_(self.flat.grad)
             if recorder is not None:
                 recorder.before_step(first_row + i, weight_decay)
-            if settings["grad_clip"] is not None:
-                torch.nn.utils.clip_grad_norm_(self.flat.params, settings["grad_clip"], foreach=True)
+            if settings.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.flat.params, settings.grad_clip, foreach=True)
             self.optimizer.step()
             if recorder is not None:
                 recorder.after_step(first_row + i)
@@ -175,7 +179,7 @@ class Trainer:
             extra = " ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "train_loss", "lr"))
             log.info(
                 "epoch %d/%d step %d/%d loss %.4g %s| %.1f steps/s eta %.1fs | device %s",
-                epoch + 1, self.settings["epochs"], self.epoch * self.steps_per_epoch, self.total_steps,
+                epoch + 1, self.settings.epochs, self.epoch * self.steps_per_epoch, self.total_steps,
                 record["train_loss"], extra + " " if extra else "", rate, eta, device_name(self.device),
             )
             if on_epoch_end is not None:

@@ -7,8 +7,11 @@ aggregation. Only the SGD family takes one (config._lolr_source says why).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.storage.files import read_table
 
 
@@ -29,13 +32,12 @@ def schedule_values(path, epochs: int, scale: float, smoothing: int = 0) -> list
     return [float(v) for v in values]
 
 
-def with_schedule(settings: dict) -> dict:
+def with_schedule(run: RunSettings) -> RunSettings:
     """The settings with the per-epoch lr of a lolr schedule loaded (`lolr_values`); others unchanged."""
-    if settings["schedule"] != "lolr" or "lolr_values" in settings:
-        return settings
-    path = settings.get("lolr_path")
-    if not path:
-        raise ValueError(f"run setting lolr_path is missing for a lolr schedule (source {settings.get('lolr_source')}); "
+    if run.schedule != "lolr" or run.lolr_values is not None:
+        return run
+    if not run.lolr_path:
+        raise ValueError(f"run setting lolr_path is missing for a lolr schedule (source {run.lolr_source}); "
                          f"jobs take it from the config (config.runtime_settings)")
-    values = schedule_values(path, settings["epochs"], settings["lolr_scale"], settings.get("lolr_smoothing", 0))
-    return {**settings, "lolr_values": values}
+    values = schedule_values(run.lolr_path, run.epochs, run.lolr_scale, run.lolr_smoothing)
+    return replace(run, lolr_values=tuple(values))
