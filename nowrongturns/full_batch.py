@@ -61,7 +61,7 @@ def full_batch_gradient(trainer: Trainer, mode: str, epoch: int | None = None) -
     else:
         epoch = trainer.epoch if epoch is None else epoch
         saved = _Untouched(trainer)
-        plan = trainer.task.plan(epoch)
+        plan = trainer.plan(epoch)
         count = trainer.steps_per_epoch
         with in_mode(model, training=True):
             for i in range(count):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nowrongturns.tasks import models
-from nowrongturns.tasks.builtin import Task
+from nowrongturns.tasks.base import Task
 from nowrongturns.train import engine
 
 

@@ -255,11 +255,15 @@ def test_the_schema_lists_are_the_codes():
 
 def test_every_registry_row_is_complete():
     from nowrongturns.config import registry
-    from nowrongturns.tasks.builtin import Task
+    from nowrongturns.tasks.base import Task
+    from nowrongturns.tasks.plugin import load_task_class
 
     assert {m for d in registry.DATASETS.values() for m in d.tasks} == set(registry.MODELS)
     for name, dataset in registry.DATASETS.items():
         for model, task in dataset.tasks.items():
+            if name == "plugin":  # the class comes from the run's task setting, through the loader
+                assert registry.load_object(task) is load_task_class
+                continue
             assert issubclass(registry.load_object(task), Task), (name, model)
         assert (dataset.files is None) == (dataset.check is None), name
         if dataset.check:

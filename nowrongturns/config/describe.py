@@ -15,7 +15,7 @@ SGD_FAMILY = ("sgd", "momentum", "nesterov")
 # Settings a reader compares runs by, in the order a title names them.
 _SHOWN = ("dataset", "model", "optimizer", "lr")
 # Settings that say nothing about the trajectory a reader sees (they are names of other things).
-_INTERNAL = frozenset({"data_fingerprint", "lolr_source", "lolr_path", "forks"})
+_INTERNAL = frozenset({"data_fingerprint", "lolr_source", "lolr_path", "forks", "task_digest"})
 
 
 def lr_in_force(run: RunSettings) -> float | None:
@@ -50,9 +50,10 @@ def about(settings: dict) -> dict:
     settings: the run's normalised dict (config.trajectory_settings), not a RunSettings: `varying` lists the
     settings the run uses, the keys that dict kept, and a RunSettings fills in every other one."""
     run = RunSettings.from_dict(settings)
+    plugin = run.dataset == "plugin"  # a plug-in task: its class is both data and model
     out = {
-        "dataset": run.dataset,
-        "model": model_name(run),
+        "dataset": run.task_class if plugin else run.dataset,
+        "model": "plug-in task" if plugin else model_name(run),
         "optimizer": run.optimizer,
         "lr": _lr_text(run),
         "schedule": run.schedule,

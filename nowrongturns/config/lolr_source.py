@@ -34,6 +34,9 @@ def lolr_source(by_label: dict, settings: dict, where: str) -> dict:
         raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: {len(sources)} runs of study {study!r} have "
                           f"that label; give the study a `compare` key that tells them apart")
     (source,) = sources.values()
+    if source.get("task_class") != settings.get("task_class"):  # two plug-in tasks: another data set each
+        raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run trains task "
+                          f"{source.get('task_class')}, this one {settings.get('task_class')}")
     if source["dataset"] != settings["dataset"]:
         raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run is on dataset {source['dataset']!r}, "
                           f"this one on {settings['dataset']!r}")

@@ -11,6 +11,8 @@ from nowrongturns.config.data_folders import DataFolders
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.fork_specs import check_forks, union_forks
 from nowrongturns.config.lolr_source import lolr_source
+from nowrongturns.config.plugin_check import check_plugin
+from nowrongturns.config.plugin_source import FORMS, locate
 from nowrongturns.config.runs import (
     RUN_ID_PATTERN,
     RUNTIME_KEYS,
@@ -99,7 +101,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     """Validate a config mapping and expand it into runs and studies.
 
     read_data: fingerprint each data folder (its content joins the run's identity) and check that it
-    holds what its loader reads. Without it (inspecting a preset whose data is elsewhere) runs
+    holds what its loader reads; check each plug-in task (config/plugin_check.py). Without it (inspecting a preset whose data is elsewhere) runs
     read from a folder are named as data_fingerprint 'unread', names no job can use."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
@@ -139,6 +141,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
         for i, override in enumerate(_expand(spec.get("overrides"))):
             where = f"studies.{name}" + (f" (grid point {i}: {override})" if override else ".base")
             settings = coerce_types({**base_defaults, **spec["base"], **override}, "run", where)
+            as_plugin(settings, {**spec["base"], **override}, where)
             check_run(settings, where)
             if compare is not None and compare not in settings:
                 raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
@@ -147,11 +150,39 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 raise ConfigError(f"config key studies.{name}: gpu_kernels = 'fast' cannot replay the reference "
                                   f"exactly, but measure.drift_tolerance = 0; set it above 0 (e.g. 1e-3) or use "
                                   f"gpu_kernels: deterministic")
-            if registry.needs_data_dir(settings["dataset"]):
+            plugin = settings["dataset"] == "plugin"
+            if registry.needs_data_dir(settings["dataset"]) or (plugin and settings["data_dir"]):
                 settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
+            if plugin:
+                source = locate(settings["task"], where)
+                settings["task_class"], settings["task_digest"] = source.class_name, source.digest
+                if read_data:
+                    full_batch = any(needs_full_batch(kind) for kind in pipe.studies[name].figures)
+                    check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/tasks", where)
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     return points
+
+
+def as_plugin(settings: dict, given: dict, where: str) -> None:
+    """A run with a plug-in task takes its data and model from it: its dataset and model become "plugin".
+    given: the settings its study sets itself, where a dataset or model beside task is a contradiction."""
+    if settings["task"] is None:
+        if "plugin" in (settings["dataset"], settings["model"]):
+            raise ConfigError(f"config key {where}: dataset and model 'plugin' belong to plug-in tasks; set "
+                              f"task to one ({FORMS}) instead")
+        if settings["task_args"]:
+            raise ConfigError(f"config key {where}.task_args: only a plug-in task (run setting task) takes task_args")
+        return
+    for key in ("dataset", "model"):
+        if given.get(key, "plugin") != "plugin":
+            raise ConfigError(f"config key {where}.{key} = {given[key]!r}: the plug-in task "
+                              f"{settings['task']!r} brings its own data and model; remove {key}")
+    settings["dataset"] = settings["model"] = "plugin"
+
+
+def needs_full_batch(kind: str) -> bool:
+    return bool({"full_batch", "path"} & set(figure_kinds.tables(kind)))
 
 
 def _name_runs(pipe: Pipeline, points: list[tuple]) -> None:

@@ -35,6 +35,8 @@ class Model:
 _DIGITS = "nowrongturns.tasks.builtin:DigitsTask"
 _PAPER = "nowrongturns.tasks.paper"
 _BATCHED = ("batch_size",)
+PLUGIN = "nowrongturns.tasks.plugin:load_task_class"  # the class comes from the run's task setting
+PLUGIN_KEYS = ("task", "task_args")  # (task_class and task_digest, derived, only plug-in runs have)
 
 DATASETS = {
     "digits": Dataset({"mlp": _DIGITS, "cnn": _DIGITS}, (*_BATCHED, "augment"),
@@ -60,6 +62,9 @@ DATASETS = {
                          (*_BATCHED, "patch_size", "patches_per_epoch", "val_patches"),
                          files="top/top_mosaic_09cm_area<N>.tif and ground truth",
                          check="nowrongturns.config.data_layout:check_vaihingen", about="ISPRS Vaihingen"),
+    # A plug-in task (run setting task) brings its own data and model: the config sets both to "plugin".
+    "plugin": Dataset({"plugin": PLUGIN}, (*_BATCHED, *PLUGIN_KEYS),
+                      about="a plug-in task's own data (run setting task)"),
 }
 
 _MULTIPLIED = ("width_multiplier",)
@@ -80,6 +85,7 @@ MODELS = {
                             about="the PyTorch word-language-model Transformer"),
     "unet": Model(about="UNet"),
     "segnet": Model(_MULTIPLIED, (0.5, 1, 2), about="SegNet"),
+    "plugin": Model(about="a plug-in task's own model (run setting task)"),
 }
 
 # Settings some rows claim: a run keeps them only when its data set or model does.
@@ -116,5 +122,8 @@ def load_object(path: str):
 
 def build_task(run: RunSettings, device, dtype):
     """The run's task (data, model and loss), imported only now: the digits study never imports torchvision."""
-    task = load_object(DATASETS[run.dataset].tasks[run.model])
+    if run.dataset == "plugin":
+        task = load_object(PLUGIN)(run.task, run.task_digest)
+    else:
+        task = load_object(DATASETS[run.dataset].tasks[run.model])
     return task(run, device, dtype)

@@ -16,7 +16,8 @@ from nowrongturns.config.settings import RunSettings
 # Where the data lives and how it is fetched do not change the trajectory: not in the run's name,
 # nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
 # holds is in the name, as its fingerprint.
-RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path")
+# A plug-in's path is where its code lives: its class and content name the run (task_class, task_digest).
+RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path", "task")
 # What is measured against a run, not how it is trained: not in its name either (forks are jobs of their own).
 MEASUREMENT_KEYS = ("forks",)
 
@@ -85,6 +86,8 @@ def readable_name(settings: dict) -> str:
     lolr = settings["schedule"] == "lolr"
     lr = f"lolr{_fmt(settings['lolr_scale'])}" if lolr else f"lr{_fmt(lr_in_force(RunSettings.from_dict(settings)))}"
     parts = [settings["dataset"], model, settings["optimizer"], lr]
+    if settings["dataset"] == "plugin":  # the class names what is trained
+        parts[:2] = [settings["task_class"].lower()]
     if settings["dataset"] != "none":
         parts.append(f"bs{settings['batch_size']}")
     parts += [f"e{settings['epochs']}", f"s{settings['seed']}"]

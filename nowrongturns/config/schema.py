@@ -62,7 +62,7 @@ def validate(instance, section: str | None, where: str) -> None:
 
 def run_defaults() -> dict:
     props = schema()["$defs"]["run"]["properties"]
-    return {k: v["default"] for k, v in props.items()}
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items()}  # a copy: task_args' {} is shared otherwise
 
 
 def section_defaults(name: str, given: dict | None) -> dict:

@@ -1,55 +1,14 @@
-"""A task binds one run's data, model and loss: what a training step needs, and nothing more."""
+"""The built-in tasks: the digits study, the two counterexample objectives and the random-walk null model."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from nowrongturns.config.settings import RunSettings
-from nowrongturns.parallel import distributed
 from nowrongturns.tasks import data, models
+from nowrongturns.tasks.base import Task
 from nowrongturns.tasks.seeding import derive_seed, generator
 
 CROP_PAD = 1  # pixels of padding for the random crop of 8x8 digits
-
-
-class Task:
-    model: nn.Module
-    steps_per_epoch: int
-
-    def __init__(self, settings: RunSettings, device: torch.device, dtype: torch.dtype):
-        self.settings, self.device, self.dtype = settings, device, dtype
-        self.seed = settings.seed
-        group = distributed.group()
-        self.rank, self.ranks = group.rank, group.world_size
-
-    @property
-    def local_part(self) -> slice:
-        """This rank's positions in a global minibatch: a fixed slice, so that the ranks together see the
-        minibatch one process would, each sample with the same augmentation draw."""
-        n = self.settings.batch_size // self.ranks
-        return slice(self.rank * n, (self.rank + 1) * n) if self.ranks > 1 else slice(None)
-
-    def local(self, batch):
-        """This rank's part of a global minibatch (along dim 0)."""
-        return batch[self.local_part]
-
-    def plan(self, epoch: int):
-        """Whatever the epoch's steps need, computed once per epoch and moved to the device once."""
-        return
-
-    def loss(self, plan, step_in_epoch: int, epoch: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def evaluate(self) -> dict:
-        """Validation metrics at the current weights (one host sync per call)."""
-        return {}
-
-    def full_batch_terms(self):
-        """The training objective over the whole training set, clean (no augmentation), in a fixed order:
-        yields (summed loss of a batch, number of terms in it). The caller sets the model's mode."""
-        raise NotImplementedError(f"{type(self).__name__} has no full-batch objective")
 
 
 class DigitsTask(Task):

@@ -23,7 +23,7 @@ from nowrongturns.tasks.architectures import (
     medium_mlp,
     pixel_cross_entropy,
 )
-from nowrongturns.tasks.builtin import Task
+from nowrongturns.tasks.base import Task
 from nowrongturns.tasks.loaders import cifar10, text, vaihingen
 from nowrongturns.tasks.loaders.seeded import make_loader
 from nowrongturns.tasks.models import in_mode

@@ -18,11 +18,13 @@ from nowrongturns.config.registry import build_task
 from nowrongturns.config.settings import RunSettings
 from nowrongturns.parallel import distributed
 from nowrongturns.parallel.device import device_name, resolve_device
+from nowrongturns.tasks.base import plan_to_device
 from nowrongturns.tasks.seeding import derive_seed
 from nowrongturns.train.checkpoints import state_weights
 from nowrongturns.train.flat import FlatParams
 from nowrongturns.train.lolr_schedule import with_schedule
 from nowrongturns.train.optim import build_optimizer, lr_at, weight_decay_at
+from nowrongturns.train.replay_guard import check_replayable
 
 log = logging.getLogger("nowrongturns")
 
@@ -55,6 +57,7 @@ class Trainer:
         self.history: list[dict] = []
         self.uses_dropout = any(isinstance(m, torch.nn.Dropout) for m in self.model.modules())
         self.rank_key = (self.group.rank,) if self.group.active else ()
+        self.guarded = False  # the replay guard runs before the first epoch this trainer runs
 
     @property
     def total_steps(self) -> int:
@@ -111,7 +114,13 @@ class Trainer:
     # -- training ----------------------------------------------------------------------------
     def run_epoch(self, recorder=None, first_row: int = 0) -> list[float]:
         """One epoch; returns the minibatch losses (read from the device once, at the end)."""
-        plan = self.task.plan(self.epoch)
+        if not self.guarded:
+            self.guarded = True
+            # A plug-in's first steps, twice from one state: where they differ, the replay could not be exact.
+            exact = self.device.type == "cpu" or self.settings.gpu_kernels == "deterministic"
+            if self.settings.dataset == "plugin" and exact:
+                check_replayable(self)
+        plan = self.plan(self.epoch)
         # Each rank's loss is the mean over its slice of the batch: their mean is the minibatch loss.
         values = distributed.average_(self.run_steps(plan, recorder, first_row)).cpu().tolist()
         if recorder is not None:
@@ -131,11 +140,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(settings, step, steps_per_epoch)
                 group["weight_decay"] = weight_decay
-            if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
-                torch.manual_seed(derive_seed("dropout", settings.seed, epoch, i, *self.rank_key))
-            self.flat.zero_grad()
-            loss = self.task.loss(plan, i, epoch)
-            loss.backward()
+            loss = self.gradient(plan, i, epoch)
             if self.group.active:  # the ranks' mean gradient: one all-reduce in a fixed layout (distributed.py)
                 distributed.average_(self.flat.grad)
             if recorder is not None:
@@ -147,6 +152,19 @@ class Trainer:
                 recorder.after_step(first_row + i)
             losses[i] = loss.detach()
         return losses
+
+    def plan(self, epoch: int):
+        """The task's plan for the epoch, its tensors on the device."""
+        return plan_to_device(self.task.plan(epoch), self.device)
+
+    def gradient(self, plan, i: int, epoch: int) -> torch.Tensor:
+        """This rank's loss of step i of the epoch, its gradient left in self.flat.grad."""
+        if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
+            torch.manual_seed(derive_seed("dropout", self.settings.seed, epoch, i, *self.rank_key))
+        self.flat.zero_grad()
+        loss = self.task.loss(plan, i, epoch)
+        loss.backward()
+        return loss
 
     def _check_finite(self, losses: list[float]) -> None:
         for i, value in enumerate(losses):
