@@ -3,6 +3,7 @@
     nowrongturns runs config.yaml                     # list the runs a config expands to
     nowrongturns reference config.yaml RUN_ID         # the reference pass of one run
     nowrongturns measure config.yaml RUN_ID SEGMENT   # one replay segment
+    nowrongturns weights config.yaml RUN OUT          # a run's w* as a state dict, to start another from
 
 A run with world_size > 1 starts its ranks (torchrun on this machine, srun inside a SLURM allocation).
 """
@@ -28,6 +29,11 @@ def main(argv=None) -> int:
     p.add_argument("config")
     p.add_argument("run_id")
     p.add_argument("segment", type=int)
+    p = sub.add_parser("weights", help="write a run's weights as a state dict (.safetensors or .pt), for init_from")
+    p.add_argument("config")
+    p.add_argument("run", help="a run id, or <study>/<label> as the study's legends show it (e.g. spirals/seed=0)")
+    p.add_argument("out", help="the file to write: .safetensors or .pt")
+    p.add_argument("--epoch", type=int, help="a checkpointed epoch (default: the last, w*)")
     args = parser.parse_args(argv)
 
     try:
@@ -44,6 +50,8 @@ def main(argv=None) -> int:
             for run_id in study.runs:
                 print(f"  {run_id}  ({study.labels[run_id]}, {len(pipe.segments(run_id))} segments)")
         return 0
+    if args.command == "weights":
+        return _weights(pipe, args.run, args.out, args.epoch)
     try:
         if args.command == "reference":
             job = reference_job(pipe, args.run_id)
@@ -54,6 +62,28 @@ def main(argv=None) -> int:
         return 2
     with logged():
         run_job(job)
+    return 0
+
+
+def _weights(pipe, run: str, out: str, epoch: int | None) -> int:
+    """Export a checkpoint's model state: the w* of one study as the start of another (init_from)."""
+    from nowrongturns.storage import paths
+
+    run_id = pipe.run_named(run)
+    if run_id is None:
+        print(f"error: no run {run!r} in the config (a run id, or <study>/<label>: nowrongturns runs lists both)",
+              file=sys.stderr)
+        return 2
+    epoch = pipe.runs[run_id].typed.epochs if epoch is None else epoch
+    checkpoint = paths.checkpoint(paths.run_dir(pipe.results, run_id), epoch)
+    from nowrongturns.train.pretrained import export_weights
+
+    try:
+        export_weights(checkpoint, out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: the weights of {run_id} after epoch {epoch}")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Plug-in tasks (run setting task): errors before any job, the run's identity, the replay guard, and the
-example through Snakemake end to end."""
+examples (a plug-in, and fine-tuning it from its w*) through Snakemake end to end."""
 import json
 import shutil
 import subprocess
@@ -16,7 +16,7 @@ from nowrongturns.tasks.task_args import TaskArgsError, parse
 from nowrongturns.train.engine import Trainer
 from nowrongturns.train.replay_guard import NotReplayable, check_replayable
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 from .workflow import snakemake, without_torch, write
 
 EXAMPLE = ROOT / "examples" / "plugin_task.py"
@@ -77,13 +77,13 @@ def test_task_args_must_match_the_args_dataclass():
 
 def test_the_verdict_is_kept_so_the_check_runs_once(tmp_path, monkeypatch):
     load(config(tmp_path / "results"))
-    verdicts = list((tmp_path / "results/.cache/tasks").glob("*.json"))
+    verdicts = list((tmp_path / "results/.cache/checks").glob("*.json"))
     assert len(verdicts) == 1 and json.loads(verdicts[0].read_text())["ok"] is True
 
     def no_subprocess(*args, **kw):
         raise AssertionError("the plug-in was checked again")
 
-    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setattr(subprocess, "run", no_subprocess)  # the check of a kept verdict would call it
     load(config(tmp_path / "results"))
 
 
@@ -152,8 +152,8 @@ def test_the_example_plugin_runs_through_snakemake_with_zero_drift(tmp_path):
     assert drift["max_drift"] == 0.0 and drift["max_buffer_drift"] == 0.0
     steps = pd.read_parquet(run / "steps.parquet")
     assert {"epoch", "rsi", "eb", "gamma", "loss"} <= set(steps.columns)
-    assert len(steps) == 2 * (100 // 25)  # 2 epochs of the 100 training points (5/6 of 2 x 60) in batches of 25
-    assert {"gamma_full", "gamma"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
+    assert len(steps) == 2 * (150 // 25)  # 2 epochs of 150 training points (3 classes x 60, 1/6 held out), by 25
+    assert {"gamma", "gamma_minibatch", "noise_share"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
     assert len(list((tmp_path / "results/figures").rglob("*.png"))) >= 2
     # The same file under another path is the same run: nothing to do.
     moved = tmp_path / "mine.py"
@@ -161,3 +161,16 @@ def test_the_example_plugin_runs_through_snakemake_with_zero_drift(tmp_path):
     cfg["studies"]["spirals"]["base"]["task"] = f"{moved}:Spirals"
     write(tmp_path / "config.yaml", cfg)
     assert "Nothing to be done" in snakemake(tmp_path, "-n", env=without_torch(tmp_path / "shadow")).stdout
+
+    # Fine-tuning (init_from), as examples/finetune.yaml: the w* of this run, exported, starts a run on other data.
+    run_cli("weights", "config.yaml", run.name, "w_star.safetensors", cwd=tmp_path)
+    cfg["results"] = "finetuned"
+    cfg["studies"]["spirals"]["base"].update(task_args={"points": 60, "width": 8, "data_seed": 1},
+                                             init_from="w_star.safetensors")
+    write(tmp_path / "config.yaml", cfg)
+    snakemake(tmp_path)
+    (tuned,) = (tmp_path / "finetuned/runs").iterdir()
+    assert json.loads((tuned / "drift.json").read_text())["max_drift"] == 0.0
+    w_star = torch.load(run / "reference/checkpoints/epoch_0002.pt", weights_only=False)["model"]
+    w0 = torch.load(tuned / "reference/checkpoints/epoch_0000.pt", weights_only=False)["model"]
+    assert all(torch.equal(w0[k], v) for k, v in w_star.items())

@@ -11,8 +11,9 @@ from nowrongturns.config.data_folders import DataFolders
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.fork_specs import check_forks, union_forks
 from nowrongturns.config.lolr_source import lolr_source
-from nowrongturns.config.plugin_check import check_plugin
 from nowrongturns.config.plugin_source import FORMS, locate
+from nowrongturns.config.pretrained_file import weights_digest
+from nowrongturns.config.run_checks import check_init, check_plugin
 from nowrongturns.config.runs import (
     RUN_ID_PATTERN,
     RUNTIME_KEYS,
@@ -55,6 +56,14 @@ class Pipeline:
     def segments(self, run_id: str) -> list[tuple[int, int]]:
         """Epoch ranges [start, end) replayed by each measurement job (of a trunk run)."""
         return segment_bounds(self.runs[run_id].settings["epochs"], self.measure["checkpoint_every"])
+
+    def run_named(self, name: str) -> str | None:
+        """The run id a user names: the id itself, or <study>/<label> as the study's legends show it."""
+        if name in self.runs:
+            return name
+        study, _, label = name.partition("/")
+        labels = self.studies[study].labels if study in self.studies else {}
+        return next((run_id for run_id, lab in labels.items() if lab == label), None)
 
     def link_prefixes(self) -> None:
         """Group runs that differ only in their epoch budget under a schedule that ignores the budget
@@ -158,7 +167,11 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 settings["task_class"], settings["task_digest"] = source.class_name, source.digest
                 if read_data:
                     full_batch = any(needs_full_batch(kind) for kind in pipe.studies[name].figures)
-                    check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/tasks", where)
+                    check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/checks", where)
+            if settings["init_from"] is not None:
+                settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights", where)
+                if read_data:
+                    check_init(settings, f"{pipe.results}/.cache/checks", where)
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     return points

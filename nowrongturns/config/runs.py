@@ -17,7 +17,8 @@ from nowrongturns.config.settings import RunSettings
 # nor in the rules' params (their jobs read them from the config: runtime_settings). What the data
 # holds is in the name, as its fingerprint.
 # A plug-in's path is where its code lives: its class and content name the run (task_class, task_digest).
-RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path", "task")
+# So is the path of init_from weights: their digest names the run (init_digest).
+RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path", "task", "init_from")
 # What is measured against a run, not how it is trained: not in its name either (forks are jobs of their own).
 MEASUREMENT_KEYS = ("forks",)
 
@@ -42,7 +43,9 @@ _ONLY_FOR = {
     "lolr_scale": lambda r: r["schedule"] == "lolr",
     "lolr_smoothing": lambda r: r["schedule"] == "lolr",
     "forks": lambda r: bool(r["forks"]),
-    "world_size": lambda r: r["world_size"] != 1,  # one process: the names runs had before ranks existed
+    "world_size": lambda r: r["world_size"] != 1,
+    "init_from": lambda r: r["init_from"] is not None,
+    "init_prefix_map": lambda r: r["init_from"] is not None,  # one process: the names runs had before ranks existed
 }
 _NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
                 "width_multiplier"}

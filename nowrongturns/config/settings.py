@@ -18,6 +18,8 @@ class RunSettings:
     # -- the schema's run settings ($defs/run of config/schemas/config.schema.yaml), in its order ----------
     task: str | None  # a plug-in task, file.py:Class or module:Class (then dataset and model are "plugin")
     task_args: dict  # its own settings, checked against its Args dataclass
+    init_from: str | None  # weights to start from (train/pretrained.py)
+    init_prefix_map: dict  # renames of the file's keys, by prefix (to None: dropped)
     dataset: str
     data_dir: str | None
     data_path: str  # device or loader
@@ -69,6 +71,7 @@ class RunSettings:
     # -- derived, not in the schema: pipeline.py adds all but the last, lolr_schedule.with_schedule the last ------
     task_class: str | None = None  # a plug-in task: its class name
     task_digest: str | None = None  # a plug-in task: the digest of the file that defines it (config/plugin_source.py)
+    init_digest: str | None = None  # init_from: the digest of the weights file (config/pretrained_file.py)
     data_fingerprint: str | None = None  # the content of data_dir, for data sets read from a folder
     lolr_source: str | None = None  # schedule lolr: the run id of the run it follows
     lolr_path: str | None = None  # schedule lolr: that run's loLR table

@@ -24,6 +24,7 @@ from nowrongturns.train.checkpoints import state_weights
 from nowrongturns.train.flat import FlatParams
 from nowrongturns.train.lolr_schedule import with_schedule
 from nowrongturns.train.optim import build_optimizer, lr_at, weight_decay_at
+from nowrongturns.train.pretrained import start_from
 from nowrongturns.train.replay_guard import check_replayable
 
 log = logging.getLogger("nowrongturns")
@@ -48,6 +49,8 @@ class Trainer:
         self.dtype = getattr(torch, run.precision)
         self.task = build_task(run, self.device, self.dtype)
         self.model = self.task.model
+        if run.init_from is not None:  # a pretrained start replaces the seeded weights it names
+            start_from(self.model, run.init_from, run.init_prefix_map, run.init_digest)
         self.model.train()
         self.flat = FlatParams(self.model)
         # Built after the re-seating, so its state refers to the flat views.
