@@ -110,8 +110,9 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     """Validate a config mapping and expand it into runs and studies.
 
     read_data: fingerprint each data folder (its content joins the run's identity) and check that it
-    holds what its loader reads; check each plug-in task (config/plugin_check.py). Without it (inspecting a preset whose data is elsewhere) runs
-    read from a folder are named as data_fingerprint 'unread', names no job can use."""
+    holds what its loader reads; check each plug-in task and init_from file against its run (config/run_checks.py).
+    Without it (inspecting a preset whose data is elsewhere) runs read from a folder are named as
+    data_fingerprint 'unread', names no job can use."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     validate(config, None, "")

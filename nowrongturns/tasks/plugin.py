@@ -1,7 +1,7 @@
 """Plug-in tasks: a Task subclass from the user's own file or module (run setting `task`), loaded and checked.
 
 `python -m nowrongturns.tasks.plugin CHECK_JSON` is the check the config runs once per distinct plug-in
-(config/plugin_check.py): it imports the code, which may import torch or a model zoo, in a process of its
+(config/run_checks.py): it imports the code, which may import torch or a model zoo, in a process of its
 own, so that Snakemake's start stays free of them. It prints one JSON verdict: {"ok": true} or
 {"ok": false, "key": "task" or "task_args", "error": ...}.
 """
@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import re
 import sys
 import traceback
 
@@ -46,7 +47,8 @@ def _import(source: TaskSource):
     if source.module is not None:
         return importlib.import_module(source.module)
     # Named by content: a file edited between two checks in one process is imported afresh.
-    name = f"nowrongturns_plugin_{source.path.stem}_{source.digest}"
+    stem = re.sub(r"\W", "_", source.path.stem)
+    name = f"nowrongturns_plugin_{stem}_{source.digest}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, source.path)
         module = importlib.util.module_from_spec(spec)
