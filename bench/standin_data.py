@@ -49,6 +49,21 @@ def write_wikitext2(root: Path, train_tokens: int, seed: int = 0) -> Path:
     return root
 
 
+def write_image_folder(root: Path, classes: int = 10, per_class: int = 8, size: int = 40, seed: int = 0) -> Path:
+    """train/<class>/*.png (per_class random images a class) and val/<class>/*.png (one a class)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", per_class), ("val", 1)):
+        for c in range(classes):
+            folder = root / split / f"class{c:03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return root
+
+
 def write_imagenet(root: Path, classes: int = 1000, size: int = 64, seed: int = 0) -> Path:
     """train/<wnid>/*.JPEG and val/<wnid>/*.JPEG: one random size x size image per class and split."""
     from PIL import Image

@@ -76,6 +76,18 @@ def test_imagenet_resnet_trains_and_replays_exactly(tmp_path, make_settings):
     assert "val_acc" in ref.history[-1]
 
 
+def test_imagenet_takes_a_timm_model_and_replays_exactly(tmp_path, make_settings):
+    pytest.importorskip("timm", reason="needs the timm extra: pip install -e '.[timm]'")
+    write_imagenet(tmp_path, per_class=4)
+    s = make_settings(dataset="imagenet", data_dir=str(tmp_path), model="timm:vit_small_patch16_224", crop_size=16,
+                      model_args={"img_size": 16, "patch_size": 8, "depth": 1, "embed_dim": 16, "num_heads": 2},
+                      optimizer="adamw", lr=1e-3, batch_size=4, epochs=2, schedule="cosine", warmup_epochs=1,
+                      eval_batch_size=4)
+    ref = _reference_and_replay(s)
+    assert type(ref.model).__name__ == "VisionTransformer" and ref.model.head.out_features == 3  # 3 class folders
+    assert "val_acc" in ref.history[-1]
+
+
 def write_text_corpus(root):
     """A tiny WikiText-2-format corpus: wiki.{train,valid,test}.tokens."""
     root.mkdir(parents=True, exist_ok=True)

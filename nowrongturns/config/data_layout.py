@@ -5,7 +5,17 @@ The loaders (nowrongturns/tasks/loaders/) check the content itself when they rea
 """
 from __future__ import annotations
 
-from nowrongturns.config.layouts import CIFAR_BATCHES, IMAGE_SUFFIXES, TEXT_NAMINGS, TEXT_SPLITS, VAIHINGEN_TOP
+import os
+from pathlib import Path
+
+from nowrongturns.config.layouts import (
+    CIFAR_BATCHES,
+    IMAGE_FOLDER_SPLITS,
+    IMAGE_SUFFIXES,
+    TEXT_NAMINGS,
+    TEXT_SPLITS,
+    VAIHINGEN_TOP,
+)
 from nowrongturns.config.registry import DATASETS, load_object
 
 
@@ -19,16 +29,16 @@ def _under(files: dict, prefix: str, suffixes=None) -> bool:
 
 def check_layout(dataset: str, root: str, files: dict) -> None:
     """files: {relative name: [size, ...]} as the fingerprint lists them; the data set's registry row
-    names its check."""
+    names its check, which is given the file list and the folder."""
     check = DATASETS[dataset].check
     if check is not None:
-        problem = load_object(check)(files)
+        problem = load_object(check)(files, Path(root))
         if problem:
             raise DataLayoutError(f"{dataset} data in {root}: {problem}")
 
 
 # Each check: the problem with a folder's file list, or None.
-def check_cifar10(files):
+def check_cifar10(files, root):
     for prefix in ("cifar-10-batches-py/", ""):
         if any(prefix + b in files for b in CIFAR_BATCHES):
             missing = [prefix + b for b in CIFAR_BATCHES if prefix + b not in files]
@@ -39,12 +49,12 @@ def check_cifar10(files):
             "test/<class>/*.png image folders")
 
 
-def check_imagenet(files):
+def check_imagenet(files, root):
     missing = [s for s in ("train", "val") if not _under(files, f"{s}/", (".jpeg", ".jpg", ".png"))]
     return f"no images in {' or '.join(f'{s}/<wnid>/' for s in missing)}" if missing else None
 
 
-def check_text(files):
+def check_text(files, root):
     for naming in TEXT_NAMINGS:
         names = {s: naming.format(s) for s in TEXT_SPLITS}
         if names["train"] in files:
@@ -56,8 +66,49 @@ def check_text(files):
     return "found none of " + ", ".join(n.format("train") for n in TEXT_NAMINGS)
 
 
-def check_vaihingen(files):
+def check_vaihingen(files, root):
     if not _under(files, VAIHINGEN_TOP + "/", (".tif", ".png")):
         return f"no tiles in {VAIHINGEN_TOP}/ (expected {VAIHINGEN_TOP}/top_mosaic_09cm_area<N>.tif)"
     return None
 
+
+
+def image_folder_classes(files: dict, root: Path, split: str) -> tuple[list[str], str | None]:
+    """(the class folders of root/split, sorted as torchvision's ImageFolder sorts them; the problem, or None).
+    A class is a folder split/<class>/ with image files at any depth below it; an empty folder, which the
+    file list cannot show, is found by listing split/ itself."""
+    folder = root / split
+    if not folder.is_dir():
+        return [], f"no {split}/ folder (expected {split}/<class>/*.png|jpg|jpeg)"
+    loose = sorted(n for n in files if n.startswith(f"{split}/") and n.count("/") == 1)
+    if loose:
+        return [], f"{loose[0]} lies in {split}/ itself; sort the images into {split}/<class>/ folders"
+    images: dict[str, int] = {}
+    for name in files:
+        if name.startswith(f"{split}/") and name.lower().endswith(IMAGE_SUFFIXES):
+            cls = name.split("/")[1]
+            images[cls] = images.get(cls, 0) + 1
+    with os.scandir(folder) as entries:
+        classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        return [], f"{split}/ holds no class folders (expected {split}/<class>/*.png|jpg|jpeg)"
+    empty = [c for c in classes if c not in images]
+    if empty:
+        return classes, f"class folder {split}/{empty[0]}/ holds no images (.png, .jpg or .jpeg)" + (
+            f", nor do {len(empty) - 1} more" if len(empty) > 1 else "")
+    return classes, None
+
+
+def check_image_folder(files, root):
+    train, problem = image_folder_classes(files, root, IMAGE_FOLDER_SPLITS[0])
+    if problem:
+        return problem
+    val, problem = image_folder_classes(files, root, IMAGE_FOLDER_SPLITS[1])
+    if problem:
+        return problem
+    if train != val:
+        only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
+        parts = [f"train/ only: {', '.join(only_train)}" if only_train else "",
+                 f"val/ only: {', '.join(only_val)}" if only_val else ""]
+        return f"train/ and val/ hold different classes ({'; '.join(p for p in parts if p)})"
+    return None

@@ -40,7 +40,7 @@ def _lr_text(run: RunSettings) -> str:
 
 
 def model_name(run: RunSettings) -> str:
-    widths = registry.MODELS[run.model].widths
+    widths = registry.model_row(run.model).widths
     return run.model + (f"×{fmt(run.width_multiplier)}" if widths else "")
 
 

@@ -13,7 +13,7 @@ from nowrongturns.config.fork_specs import check_forks, union_forks
 from nowrongturns.config.lolr_source import lolr_source
 from nowrongturns.config.plugin_source import FORMS, locate
 from nowrongturns.config.pretrained_file import weights_digest
-from nowrongturns.config.run_checks import check_init, check_plugin
+from nowrongturns.config.run_checks import check_init, check_plugin, check_zoo_model
 from nowrongturns.config.runs import (
     RUN_ID_PATTERN,
     RUNTIME_KEYS,
@@ -110,7 +110,8 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     """Validate a config mapping and expand it into runs and studies.
 
     read_data: fingerprint each data folder (its content joins the run's identity) and check that it
-    holds what its loader reads; check each plug-in task and init_from file against its run (config/run_checks.py).
+    holds what its loader reads; check each plug-in task, zoo model and init_from file against its run
+    (config/run_checks.py).
     Without it (inspecting a preset whose data is elsewhere) runs read from a folder are named as
     data_fingerprint 'unread', names no job can use."""
     if not isinstance(config, dict):
@@ -169,6 +170,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 if read_data:
                     full_batch = any(needs_full_batch(kind) for kind in pipe.studies[name].figures)
                     check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/checks", where)
+            check_zoo_model(settings, f"{pipe.results}/.cache/checks", where, run_check=read_data)
             if settings["init_from"] is not None:
                 settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights", where)
                 if read_data:
@@ -231,7 +233,7 @@ def check_figures(pipe: Pipeline, study: Study) -> None:
         tables = pipe.tables.setdefault(run_id, set())
         for kind in study.figures:
             needs = {t for t in figure_kinds.tables(kind) if t in figure_kinds.OPTIONAL_TABLES}
-            if needs & {"full_batch", "path"} and not registry.MODELS[settings["model"]].full_batch:
+            if needs & {"full_batch", "path"} and not registry.model_row(settings["model"]).full_batch:
                 raise ConfigError(f"config key studies.{study.name}.figures: {kind} needs a full-batch loss, "
                                   f"which run {run_id} ({settings['model']}) does not have")
             if needs & {"full_batch", "path"} and settings.get("world_size", 1) > 1:

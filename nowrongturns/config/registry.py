@@ -4,6 +4,10 @@ on every Snakemake start; build_task imports a row's task only when a job trains
 Adding a data set is a loader (nowrongturns/tasks/loaders/), a task (a Task subclass) and one DATASETS row;
 a model for an existing data set is its module (nowrongturns/tasks/architectures/), a MODELS row and its name
 in the data set's `tasks`. The schema's dataset and model enums are filled from here (config.schema).
+
+A model zoo (ZOOS) is one row for every model it has: `model: timm:<name>` is the row "timm", and the
+data sets that take the zoo's models name "timm" in their `tasks`. Its extra (pip install nowrongturns[timm])
+is checked before any job, without importing it.
 """
 from __future__ import annotations
 
@@ -32,6 +36,13 @@ class Model:
     about: str = ""
 
 
+@dataclass(frozen=True)
+class Zoo:
+    module: str  # what `import` needs: its absence is an error before any job
+    extra: str  # the pip extra that installs it
+    check: str  # the module whose `python -m` checks a model name and its model_args (config/run_checks.py)
+
+
 _DIGITS = "nowrongturns.tasks.builtin:DigitsTask"
 _PAPER = "nowrongturns.tasks.paper"
 _BATCHED = ("batch_size",)
@@ -49,7 +60,7 @@ DATASETS = {
     "cifar10": Dataset({"cifar_resnet18": f"{_PAPER}:CIFAR10Task", "medium_mlp": f"{_PAPER}:CIFAR10Task"}, _BATCHED,
                        files="cifar-10-batches-py/ (official pickles) or train/<class>/*.png, test/<class>/",
                        check="nowrongturns.config.data_layout:check_cifar10", about="CIFAR-10"),
-    "imagenet": Dataset({m: f"{_PAPER}:ImageNetTask" for m in ("resnet18", "resnet50", "resnet152")},
+    "imagenet": Dataset({m: f"{_PAPER}:ImageNetTask" for m in ("resnet18", "resnet50", "resnet152", "timm")},
                         (*_BATCHED, "crop_size"), files="train/<wnid>/*.JPEG, val/<wnid>/*.JPEG",
                         check="nowrongturns.config.data_layout:check_imagenet", about="ImageNet-1K"),
     "wikitext2": Dataset({"transformer_lm": f"{_PAPER}:LanguageModelTask"}, _BATCHED,
@@ -62,6 +73,11 @@ DATASETS = {
                          (*_BATCHED, "patch_size", "patches_per_epoch", "val_patches"),
                          files="top/top_mosaic_09cm_area<N>.tif and ground truth",
                          check="nowrongturns.config.data_layout:check_vaihingen", about="ISPRS Vaihingen"),
+    "image_folder": Dataset({"timm": "nowrongturns.tasks.image_folder:ImageFolderTask"},
+                            (*_BATCHED, "augment", "image_size", "image_mean", "image_std"),
+                            files="train/<class>/*.png|jpg|jpeg and val/<class>/..., the same classes",
+                            check="nowrongturns.config.data_layout:check_image_folder",
+                            about="your images in torchvision's ImageFolder layout"),
     # A plug-in task (run setting task) brings its own data and model: the config sets both to "plugin".
     "plugin": Dataset({"plugin": PLUGIN}, (*_BATCHED, *PLUGIN_KEYS),
                       about="a plug-in task's own data (run setting task)"),
@@ -86,25 +102,40 @@ MODELS = {
     "unet": Model(about="UNet"),
     "segnet": Model(_MULTIPLIED, (0.5, 1, 2), about="SegNet"),
     "plugin": Model(about="a plug-in task's own model (run setting task)"),
+    "timm": Model(("model_args",), about="any timm architecture, by name (model: timm:<name>)"),
 }
+
+ZOOS = {"timm": Zoo("timm", "timm", "nowrongturns.tasks.zoo_models")}
+ZOO_NAME = r"[A-Za-z0-9_.\-]+"  # a zoo model's name after "<zoo>:"
 
 # Settings some rows claim: a run keeps them only when its data set or model does.
 SPECIFIC_KEYS = frozenset(k for row in [*DATASETS.values(), *MODELS.values()] for k in row.keys)
+
+
+def row_name(model: str) -> str:
+    """The MODELS row of a model: its own name, or its zoo's for a zoo model ("timm:resnet50" -> "timm")."""
+    zoo, sep, _ = model.partition(":")
+    return zoo if sep else model
+
+
+def model_row(model: str) -> Model:
+    return MODELS[row_name(model)]
 
 
 def uses(dataset: str, model: str, key: str) -> bool:
     """Does a run of this data set and model use this setting? Settings no row claims are used by every run."""
     if key not in SPECIFIC_KEYS:
         return True
-    return key in DATASETS[dataset].keys or key in MODELS[model].keys
+    return key in DATASETS[dataset].keys or key in model_row(model).keys
 
 
 def incompatibility(dataset: str, model: str, width_multiplier: float) -> tuple[str, str] | None:
     """(the key at fault, why) when the run's data set, model and width multiplier do not go together."""
     tasks = DATASETS[dataset].tasks
-    if model not in tasks:
-        return "model", f"dataset {dataset!r} takes model {' or '.join(sorted(tasks))}"
-    widths = MODELS[model].widths
+    if row_name(model) not in tasks:
+        takes = [f"{m}:<name>" if m in ZOOS else m for m in sorted(tasks)]
+        return "model", f"dataset {dataset!r} takes model {' or '.join(takes)}"
+    widths = model_row(model).widths
     if widths and width_multiplier not in widths:
         return "width_multiplier", f"{model} takes {' or '.join(map(str, widths))}"
     return None
@@ -125,5 +156,5 @@ def build_task(run: RunSettings, device, dtype):
     if run.dataset == "plugin":
         task = load_object(PLUGIN)(run.task, run.task_digest)
     else:
-        task = load_object(DATASETS[run.dataset].tasks[run.model])
+        task = load_object(DATASETS[run.dataset].tasks[row_name(run.model)])
     return task(run, device, dtype)

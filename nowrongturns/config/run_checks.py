@@ -1,7 +1,11 @@
 """What is checked before any job, once per distinct input, in a subprocess (subprocess_check.py): a plug-in
-task's code and task_args, and init_from weights against the run's model."""
+task's code and task_args, a zoo model's name and model_args, and init_from weights against the run's model."""
 from __future__ import annotations
 
+import importlib.util
+
+from nowrongturns.config import registry
+from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.plugin_source import TaskSource
 from nowrongturns.config.runs import trajectory_settings
 from nowrongturns.config.subprocess_check import check_once
@@ -20,3 +24,30 @@ def check_init(settings: dict, cache_dir: str, where: str) -> None:
     identity = trajectory_settings(settings)  # the model's settings, the file's digest and the prefix map
     check_once("nowrongturns.train.pretrained", settings, identity, cache_dir, where,
                {"init_from": settings["init_from"]})
+
+
+def check_zoo_model(settings: dict, cache_dir: str, where: str, run_check: bool = True) -> None:
+    """A ConfigError naming model (or model_args) when a zoo model's extra is not installed, the zoo has no
+    model of that name, or it cannot be built with model_args. The extra is looked up without importing it;
+    the rest runs in a subprocess once per (model, model_args) when run_check."""
+    zoo = registry.row_name(settings["model"])
+    if zoo not in registry.ZOOS:
+        return
+    row = registry.ZOOS[zoo]
+    if importlib.util.find_spec(row.module) is None:
+        raise ConfigError(f"config key {where}.model = {settings['model']!r}: needs {row.module}, which is not "
+                          f"installed; pip install 'nowrongturns[{row.extra}]' (or pip install -e '.[{row.extra}]' "
+                          f"in a clone)")
+    if run_check:
+        request = {"model": settings["model"], "model_args": settings["model_args"]}
+        check_once(row.check, request, [request, _version(row.module)], cache_dir, where, request)
+
+
+def _version(module: str) -> str:
+    """The installed version: another version may name models otherwise, so its verdict is its own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return "unknown"

@@ -83,8 +83,8 @@ def run_hash(settings: dict) -> str:
 
 
 def readable_name(settings: dict) -> str:
-    widths = registry.MODELS[settings["model"]].widths
-    model = settings["model"] + (f"x{_fmt(settings['width_multiplier'])}" if widths else "")
+    widths = registry.model_row(settings["model"]).widths
+    model = settings["model"].replace(":", "-") + (f"x{_fmt(settings['width_multiplier'])}" if widths else "")
     # The lr in force: under lr_scaling sqrt_batch, not the configured one (the hash tells runs apart).
     lolr = settings["schedule"] == "lolr"
     lr = f"lolr{_fmt(settings['lolr_scale'])}" if lolr else f"lr{_fmt(lr_in_force(RunSettings.from_dict(settings)))}"

@@ -15,22 +15,28 @@ from nowrongturns.config.errors import ConfigError
 
 @cache
 def schema() -> dict:
-    """The config schema, with the lists it shares with the code filled in from the code: data sets and
-    models (registry), figure kinds and the default figures (figure_kinds), the keys an override may set
+    """The config schema, with the lists it shares with the code filled in from the code: data sets,
+    models and zoo model names (registry), figure kinds and the default figures (figure_kinds), the keys an override may set
     (the run's settings)."""
     text = resources.files("nowrongturns").joinpath("config/schemas/config.schema.yaml").read_text()
     full = yaml.safe_load(text)
     defs = full["$defs"]
     run = defs["run"]["properties"]
     run["dataset"]["enum"] = list(registry.DATASETS)
-    run["model"]["enum"] = list(registry.MODELS)
+    zoo_models = [{"pattern": f"^{zoo}:{registry.ZOO_NAME}$", "description": f"{zoo}:<name>"} for zoo in registry.ZOOS]
+    run["model"]["anyOf"] = [{"enum": [m for m in registry.MODELS if m not in registry.ZOOS]}, *zoo_models]
     figures = defs["study"]["properties"]["figures"]
     figures["items"]["enum"] = list(figure_kinds.KINDS)
     figures["default"] = list(figure_kinds.DEFAULT_FIGURES)
-    # A list value in an override is a grid axis, so settings whose value is itself a list (forks) are
+    # A list value in an override is a grid axis, so settings whose value may be a list (forks, image_mean) are
     # set in a study's base instead.
-    defs["override"]["propertyNames"] = {"enum": [k for k, v in run.items() if v.get("type") != "array"]}
+    defs["override"]["propertyNames"] = {"enum": [k for k, v in run.items() if "array" not in _types(v)]}
     return full
+
+
+def _types(prop: dict) -> list:
+    t = prop.get("type", [])
+    return t if isinstance(t, list) else [t]
 
 
 def _where(path) -> str:
@@ -53,6 +59,9 @@ def validate(instance, section: str | None, where: str) -> None:
     key = ".".join(x for x in [where, _where(error.absolute_path)] if x and x != "<top level>")
     if error.validator == "additionalProperties":
         message = f"unknown key in {key or 'config'}: {error.message}"
+    elif error.validator == "anyOf":  # the model: a MODELS row or <zoo>:<name>
+        options = [", ".join(sub["enum"]) if "enum" in sub else sub["description"] for sub in error.validator_value]
+        message = f"config key {key} = {error.instance!r}: expected one of {', or '.join(options)}"
     elif "propertyNames" in error.schema_path:
         message = f"unknown key {error.instance!r} in {key}: {error.message}"
     else:

@@ -26,9 +26,13 @@ class RunSettings:
     num_workers: int
     eval_batch_size: int
     dataset_size: int
-    model: str
+    model: str  # a MODELS row, or <zoo>:<name> (registry.ZOOS)
+    model_args: dict  # a zoo model's constructor arguments
     width_multiplier: float
     crop_size: int
+    image_size: int  # image_folder
+    image_mean: tuple[float, ...] | None  # image_folder; None: computed from the training images
+    image_std: tuple[float, ...] | None
     emsize: int
     nhead: int
     nhid: int

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from nowrongturns.config.settings import RunSettings
-from nowrongturns.tasks import data
+from nowrongturns.tasks import data, zoo_models
 from nowrongturns.tasks.architectures import (
     SegNet,
     TransformerModel,
@@ -130,7 +130,7 @@ class _IndexOnly(torch.utils.data.Dataset):
 
 
 class ImageNetTask(Task):
-    """ResNet-18/50/152 with width multipliers; RandomResizedCrop and flip in seeded loader workers."""
+    """ResNet-18/50/152 with width multipliers, or a timm model; RandomResizedCrop and flip in seeded loader workers."""
 
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
@@ -145,7 +145,11 @@ class ImageNetTask(Task):
         self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.train_set), self.batch)
         _init_seed(settings)
-        self.model = build_resnet(settings.model, settings.width_multiplier, len(self.train_set.classes))
+        classes = len(self.train_set.classes)
+        if settings.model.startswith("timm:"):  # e.g. a ViT-S/16 (presets/modern/)
+            self.model = zoo_models.build(settings.model, classes, settings.model_args)
+        else:
+            self.model = build_resnet(settings.model, settings.width_multiplier, classes)
         self.model.to(device, dtype)
 
     def plan(self, epoch):

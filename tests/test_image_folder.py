@@ -1,0 +1,156 @@
+"""dataset: image_folder and model: timm:<name>: the loader, the seeded random resized crop, the errors before any
+job, and examples/vit_image_folder.yaml end to end."""
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+from torch.nn import functional as F
+
+from nowrongturns.config import ConfigError, load
+from nowrongturns.tasks.loaders import image_folder as images
+
+from .conftest import ROOT
+from .workflow import snakemake, without_torch, write
+
+spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "examples/make_shapes.py")
+make_shapes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_shapes)
+EXAMPLE = ROOT / "examples/vit_image_folder.yaml"
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes.write_shapes(tmp_path_factory.mktemp("shapes"), train=4, val=2)
+
+
+# -- the loader and the augmentation -------------------------------------------------------------------
+def test_the_folder_decodes_to_sorted_classes_and_stored_squares(shapes):
+    found = images.load_image_folder(shapes, image_size=32)
+    side = images.stored_size(32)
+    assert side == 37 and found.classes == ["circle", "square", "triangle"]  # sorted, as ImageFolder sorts
+    assert found.x_train.shape == (12, 3, side, side) and found.x_train.dtype == torch.uint8
+    assert found.y_train.tolist() == [0] * 4 + [1] * 4 + [2] * 4 and found.x_val.shape[0] == 6
+    # Resize the shorter side, then center-crop the square: PIL's own fit, on the first file.
+    with Image.open(shapes / "train/circle/circle_0000.png") as im:
+        expected = np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BILINEAR))
+    assert np.array_equal(found.x_train[0].permute(1, 2, 0).numpy(), expected)  # the make_shapes images are square
+    mean, std = images.channel_stats(found.x_train)
+    pixels = found.x_train.double().div(255).transpose(0, 1).reshape(3, -1)
+    assert np.allclose(mean, pixels.mean(1)) and np.allclose(std, pixels.std(1, correction=0))
+
+
+def test_crop_draws_are_a_function_of_seed_epoch_and_step_within_torchvisions_bounds():
+    boxes, flips = images.crop_draws(4000, 37, seed=3, epoch=1, step=2)
+    again = images.crop_draws(4000, 37, seed=3, epoch=1, step=2)
+    assert torch.equal(boxes, again[0]) and torch.equal(flips, again[1])
+    assert not torch.equal(boxes, images.crop_draws(4000, 37, seed=3, epoch=1, step=3)[0])
+    top, left, h, w = boxes.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 37).all() and (left + w <= 37).all()
+    area = (h * w).double() / 37**2
+    assert area.min() >= 0.05 and area.max() <= 1  # 8% up to the whole square, before rounding to pixels
+    assert 0.45 < flips.double().mean() < 0.55
+    epoch_boxes, epoch_flips = images.epoch_crop_draws(5, 37, 3, 1, steps=3)
+    step_boxes, step_flips = images.crop_draws(5, 37, 3, 1, 2)
+    assert torch.equal(epoch_boxes[2], step_boxes) and torch.equal(epoch_flips[2], step_flips)
+
+
+def test_resized_crop_is_a_crop_then_a_bilinear_resize():
+    x = torch.rand(3, 3, 37, 37, dtype=torch.float64)
+    whole = torch.tensor([[0, 0, 37, 37]] * 3)
+    no, yes = torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)
+    resized = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    assert torch.allclose(images.resized_crop(x, whole, no, 32), resized)
+    assert torch.allclose(images.resized_crop(x, whole, yes, 32), resized.flip(3))
+    box = torch.tensor([[2, 5, 32, 32], [0, 0, 32, 32], [5, 1, 32, 32]])  # no resize: exactly the pixels
+    out = images.resized_crop(x, box, no, 32)
+    for i, (t, left, _, _) in enumerate(box.tolist()):
+        assert torch.allclose(out[i], x[i, :, t:t + 32, left:left + 32])
+
+
+# -- bad input, before any job --------------------------------------------------------------------------
+def config(results, data_dir, **base) -> dict:
+    cfg = yaml.safe_load(EXAMPLE.read_text())
+    cfg["results"] = str(results)
+    cfg["studies"]["vit"]["base"].update(data_dir=str(data_dir), **base)
+    del cfg["studies"]["vit"]["overrides"]  # one run: errors name studies.vit.base
+    return cfg
+
+
+def spoil(root, how):
+    if how == "empty class":
+        shutil.rmtree(root / "val/square")
+        (root / "val/square").mkdir()
+    elif how == "classes differ":
+        shutil.move(root / "val/square", root / "val/squares")
+    elif how == "no classes":
+        shutil.rmtree(root / "train")
+        (root / "train").mkdir()
+    elif how == "loose image":
+        shutil.copy(root / "train/circle/circle_0000.png", root / "train/stray.png")
+
+
+@pytest.mark.parametrize("how, message", [
+    ("empty class", r"class folder val/square/ holds no images"),
+    ("classes differ", r"train/ and val/ hold different classes \(train/ only: square; val/ only: squares\)"),
+    ("no classes", r"train/ holds no class folders"),
+    ("loose image", r"train/stray.png lies in train/ itself"),
+])
+def test_a_bad_image_folder_is_refused_before_any_job(tmp_path, shapes, how, message):
+    root = shutil.copytree(shapes, tmp_path / "data")
+    spoil(root, how)
+    with pytest.raises(ConfigError, match=rf"studies.vit.*data_dir.*{message}"):
+        load(config(tmp_path / "results", root))
+    with pytest.raises(ValueError, match=message):  # and the loader says the same, were it reached
+        images.load_image_folder(root, 32)
+
+
+@pytest.mark.parametrize("base, key, message", [
+    ({"model": "timm:vit_tiny_patch16"}, "model",
+     "timm 1.0.31 has no model 'vit_tiny_patch16'; did you mean .*vit_tiny_patch16_224"),
+    ({"model": "timm:resnet18", "model_args": {"img_size": 32}}, "model_args",
+     "timm could not build resnet18 with these arguments: TypeError: .*img_size"),
+    ({"model_args": {"pretrained": True}}, "model_args", "weights come from init_from"),
+    ({"model": "resnet9000"}, "model", "expected one of mlp, .*, or timm:<name>"),
+    ({"model": "mlp"}, "model", "dataset 'image_folder' takes model timm:<name>"),
+])
+def test_a_bad_timm_model_is_refused_before_any_job(tmp_path, shapes, base, key, message):
+    pytest.importorskip("timm", reason="needs the timm extra: pip install -e '.[timm]'")
+    with pytest.raises(ConfigError, match=rf"config key studies.vit.base.{key} = .*{message}"):
+        load(config(tmp_path / "results", shapes, **base))
+
+
+def test_a_missing_extra_says_which_install_fixes_it(tmp_path, shapes, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "timm" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"studies.vit.base.model = 'timm:vit_tiny_patch16_224': needs timm, "
+                                          r"which is not installed; pip install 'nowrongturns\[timm\]'"):
+        load(config(tmp_path / "results", shapes))
+
+
+# -- the example, end to end ----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_vit_example_runs_through_snakemake_with_zero_drift(tmp_path, shapes):
+    pytest.importorskip("timm", reason="needs the timm extra: pip install -e '.[timm]'")
+    cfg = config("results", shapes, epochs=2, batch_size=6)  # 2 steps an epoch, one segment
+    cfg["studies"]["vit"]["figures"] = ["gamma", "full_batch"]
+    write(tmp_path / "config.yaml", cfg)
+    snakemake(tmp_path)
+    (run,) = (tmp_path / "results/runs").iterdir()
+    assert run.name.startswith("imagefolder-timm-vittinypatch16224-adamw-lr0.002-bs6-e2-s0-")
+    drift = json.loads((run / "drift.json").read_text())
+    assert drift["max_drift"] == 0.0 and drift["max_buffer_drift"] == 0.0 and len(drift["segments"]) == 1
+    steps = pd.read_parquet(run / "steps.parquet")
+    assert {"epoch", "rsi", "eb", "gamma", "loss"} <= set(steps.columns) and len(steps) == 2 * (12 // 6)
+    assert {"val_acc", "val_loss"} <= set(pd.read_parquet(run / "reference/history.parquet").columns)
+    assert {"gamma", "gamma_minibatch"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
+    assert len(list((tmp_path / "results/figures").rglob("*.png"))) >= 2
+    # The same images elsewhere are the same data: nothing to do, and planning imports neither torch nor timm.
+    cfg["studies"]["vit"]["base"]["data_dir"] = str(shutil.copytree(shapes, tmp_path / "moved"))
+    write(tmp_path / "config.yaml", cfg)
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", env=without_torch(tmp_path / "shadow")).stdout
