@@ -45,7 +45,7 @@ RUN useradd --create-home --shell /bin/bash nwt
 
 # One virtual environment that sees the base's own packages, so the PyTorch image's torch is used
 # as is (pip keeps it: it satisfies the pin) and a bare base gets it installed here, with the model zoo
-# extras (timm). Versions:
+# extras (timm, hf). Versions:
 # envs/constraints.txt, the same as envs/nowrongturns.yaml.
 COPY pyproject.toml README.md envs/constraints.txt /src/
 COPY nowrongturns /src/nowrongturns
@@ -53,9 +53,9 @@ RUN set -eu; \
     python3 -m venv --system-site-packages /opt/nowrongturns; \
     if [ -n "$EXTRA_CA_CERTS" ]; then export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; fi; \
     if [ -n "$PIP_FIND_LINKS" ]; then export PIP_FIND_LINKS; fi; \
-    /opt/nowrongturns/bin/pip install -c /src/constraints.txt "/src[timm]"; \
+    /opt/nowrongturns/bin/pip install -c /src/constraints.txt "/src[timm,hf]"; \
     rm -rf /src; \
-    /opt/nowrongturns/bin/python -c 'import torch, torchvision, timm, snakemake, nowrongturns; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+    /opt/nowrongturns/bin/python -c 'import torch, torchvision, timm, transformers, datasets, snakemake, nowrongturns; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 
 ENV PATH=/opt/nowrongturns/bin:$PATH
 USER nwt

@@ -46,6 +46,13 @@ MODELS = {
         {"dataset": "image_folder", "model": "timm:resnet50", "image_size": 64, "augment": True, "batch_size": 32,
          "optimizer": "momentum", "lr": 0.01, "weight_decay": 5e-5, "threads": 2},
         lambda root: standin_data.write_image_folder(root, classes=10, per_class=16, size=80), 1, 5, 1562),
+    # A transformers model on text (the hf extra), WikiText-2's vocabulary: 2,088,628 tokens / (20 x 128) = 815
+    # steps an epoch.
+    "transformers GPT-2 (2 layers, width 128, block 128, batch 20)": (
+        {"dataset": "text", "model": "hf:gpt2", "model_args": {"n_layer": 2, "n_embd": 128, "n_head": 4,
+                                                               "n_positions": 128},
+         "block_size": 128, "batch_size": 20, "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.1},
+        lambda root: standin_data.write_wikitext2(root, train_tokens=14_000), 1, 5, 815),
 }
 
 

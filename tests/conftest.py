@@ -36,6 +36,16 @@ def make_settings():
     return settings
 
 
+def example_module(name: str):
+    """examples/<name>.py, imported as a module (examples/ is not a package: users run its files)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(*args, cwd, check=True, **kw):
     """Run `python -m nowrongturns ...` in a fresh process, as a user or a cluster job would."""
     proc = subprocess.run([sys.executable, "-m", "nowrongturns", *map(str, args)], cwd=cwd,

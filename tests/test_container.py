@@ -40,13 +40,14 @@ def sif(tmp_path_factory):
 
 
 def test_image_holds_the_pinned_software_and_no_data(sif):
-    code = "import sys, torch, timm, nowrongturns; print(sys.executable, torch.__version__, timm.__version__)"
+    code = ("import sys, torch, timm, transformers, nowrongturns; "
+            "print(sys.executable, torch.__version__, timm.__version__, transformers.__version__)")
     proc = subprocess.run(["apptainer", "exec", "--containall", sif, "python", "-c", code],
                           capture_output=True, text=True, env={**os.environ, **APPTAINER_ENV}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[0] == "/opt/nowrongturns/bin/python"
     assert proc.stdout.split()[1].startswith("2.14.1")  # the torch pyproject.toml pins
-    assert proc.stdout.split()[2] == "1.0.31"  # the timm extra, pinned
+    assert proc.stdout.split()[2:] == ["1.0.31", "5.25.0"]  # the timm and hf extras, pinned
     inspect = subprocess.run(["apptainer", "inspect", "--json", sif], capture_output=True, text=True, timeout=120)
     assert inspect.returncode == 0
     # No data baked in: the image holds software only.

@@ -29,7 +29,7 @@ def test_conda_env_pins_exactly_the_container_versions():
 def test_pins_satisfy_pyproject():
     constraints = pins((ROOT / "envs/constraints.txt").read_text().splitlines())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = [r for name in ("timm",) for r in project["optional-dependencies"][name]]
+    extras = [r for name in ("timm", "hf") for r in project["optional-dependencies"][name]]
     for dep in map(Requirement, project["dependencies"] + extras):
         assert dep.name.lower() in constraints, f"{dep.name} is not pinned in envs/constraints.txt"
         assert dep.specifier.contains(constraints[dep.name.lower()]), f"{dep} vs {constraints[dep.name.lower()]}"

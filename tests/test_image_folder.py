@@ -15,12 +15,10 @@ from torch.nn import functional as F
 from nowrongturns.config import ConfigError, load
 from nowrongturns.tasks.loaders import image_folder as images
 
-from .conftest import ROOT
+from .conftest import ROOT, example_module
 from .workflow import snakemake, without_torch, write
 
-spec = importlib.util.spec_from_file_location("make_shapes", ROOT / "examples/make_shapes.py")
-make_shapes = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_shapes)
+make_shapes = example_module("make_shapes")
 EXAMPLE = ROOT / "examples/vit_image_folder.yaml"
 
 

@@ -13,7 +13,8 @@ from .conftest import ROOT
 # Keys a run's settings dict holds beyond the schema's run settings: the config (pipeline.py) adds data_fingerprint (the content
 # of data_dir), lolr_source and lolr_path (the run a lolr schedule follows and its table); a job's Trainer adds
 # lolr_values (lolr_schedule.with_schedule, the lr of each epoch read from that table).
-DERIVED_KEYS = {"task_class", "task_digest", "init_digest", "data_fingerprint", "lolr_source", "lolr_path", "lolr_values"}
+DERIVED_KEYS = {"task_class", "task_digest", "init_digest", "data_fingerprint", "tokenizer_fingerprint", "lolr_source",
+                "lolr_path", "lolr_values"}
 
 
 def schema_run_properties() -> dict:

@@ -12,6 +12,9 @@ from nowrongturns.config.layouts import (
     CIFAR_BATCHES,
     IMAGE_FOLDER_SPLITS,
     IMAGE_SUFFIXES,
+    SAVE_TO_DISK,
+    TEXT_CORPUS_SPLITS,
+    TEXT_CORPUS_SUFFIXES,
     TEXT_NAMINGS,
     TEXT_SPLITS,
     VAIHINGEN_TOP,
@@ -112,3 +115,29 @@ def check_image_folder(files, root):
                  f"val/ only: {', '.join(only_val)}" if only_val else ""]
         return f"train/ and val/ hold different classes ({'; '.join(p for p in parts if p)})"
     return None
+
+
+def text_corpus_files(files: dict) -> tuple[dict[str, str] | None, str | None]:
+    """({split: the file or save_to_disk split folder that holds it}, None), or (None, the problem). Tried in
+    order: a save_to_disk folder, <split>.{txt,parquet,jsonl,json}, then the word-level namings
+    (wiki.{train,valid}.tokens, ptb.{train,valid}.txt)."""
+    if SAVE_TO_DISK in files:
+        found = {s: s for s in TEXT_CORPUS_SPLITS if _under(files, f"{s}/")}
+        missing = [s for s in TEXT_CORPUS_SPLITS if s not in found]
+        return (None, f"the save_to_disk folder has no {' or '.join(missing)} split") if missing else (found, None)
+    found = {}
+    for split, names in TEXT_CORPUS_SPLITS.items():
+        candidates = [n + suffix for n in names for suffix in TEXT_CORPUS_SUFFIXES]
+        candidates += [naming.format(n) for naming in TEXT_NAMINGS for n in names if naming != "{}.txt"]
+        match = next((c for c in candidates if c in files), None)
+        if match is None:
+            return None, (f"no {split} split: expected {SAVE_TO_DISK} (save_to_disk), {names[0]}.txt, .parquet, "
+                          f".jsonl or .json, or {TEXT_NAMINGS[0].format('train' if split == 'train' else 'valid')}")
+        if files[match] is not None and files[match][0] == 0:
+            return None, f"{match} is empty"
+        found[split] = match
+    return found, None
+
+
+def check_text_corpus(files, root):
+    return text_corpus_files(files)[1]

@@ -10,6 +10,7 @@ from nowrongturns.config import figure_kinds, registry
 from nowrongturns.config.data_folders import DataFolders
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.fork_specs import check_forks, union_forks
+from nowrongturns.config.hf_config import resolve_model_folder, tokenizer_fingerprint
 from nowrongturns.config.lolr_source import lolr_source
 from nowrongturns.config.plugin_source import FORMS, locate
 from nowrongturns.config.pretrained_file import weights_digest
@@ -154,6 +155,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
             settings = coerce_types({**base_defaults, **spec["base"], **override}, "run", where)
             as_plugin(settings, {**spec["base"], **override}, where)
             check_run(settings, where)
+            resolve_model_folder(settings, where)
             if compare is not None and compare not in settings:
                 raise ConfigError(f"config key studies.{name}.compare = {compare!r}: not a run setting")
             inexact = settings["gpu_kernels"] == "fast" and settings["device"] != "cpu"
@@ -170,6 +172,9 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 if read_data:
                     full_batch = any(needs_full_batch(kind) for kind in pipe.studies[name].figures)
                     check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/checks", where)
+            if registry.uses(settings["dataset"], settings["model"], "tokenizer") and settings["tokenizer"]:
+                tokens = tokenizer_fingerprint(settings, f"{pipe.results}/.cache/data", where) if read_data else "unread"
+                settings["tokenizer_fingerprint"] = tokens
             check_zoo_model(settings, f"{pipe.results}/.cache/checks", where, run_check=read_data)
             if settings["init_from"] is not None:
                 settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights", where)

@@ -41,6 +41,7 @@ class Zoo:
     module: str  # what `import` needs: its absence is an error before any job
     extra: str  # the pip extra that installs it
     check: str  # the module whose `python -m` checks a model name and its model_args (config/run_checks.py)
+    name: str  # what may follow "<zoo>:", a regular expression
 
 
 _DIGITS = "nowrongturns.tasks.builtin:DigitsTask"
@@ -78,6 +79,12 @@ DATASETS = {
                             files="train/<class>/*.png|jpg|jpeg and val/<class>/..., the same classes",
                             check="nowrongturns.config.data_layout:check_image_folder",
                             about="your images in torchvision's ImageFolder layout"),
+    "text": Dataset({"hf": "nowrongturns.tasks.causal_lm:CausalLMTask"},
+                    (*_BATCHED, "block_size", "tokenizer", "text_column"),
+                    files="train and validation splits: {train,validation}.{txt,parquet,json,jsonl}, a save_to_disk "
+                          "folder (dataset_dict.json), or wiki.{train,valid,test}.tokens",
+                    check="nowrongturns.config.data_layout:check_text_corpus",
+                    about="your text, for a causal language model"),
     # A plug-in task (run setting task) brings its own data and model: the config sets both to "plugin".
     "plugin": Dataset({"plugin": PLUGIN}, (*_BATCHED, *PLUGIN_KEYS),
                       about="a plug-in task's own data (run setting task)"),
@@ -103,10 +110,15 @@ MODELS = {
     "segnet": Model(_MULTIPLIED, (0.5, 1, 2), about="SegNet"),
     "plugin": Model(about="a plug-in task's own model (run setting task)"),
     "timm": Model(("model_args",), about="any timm architecture, by name (model: timm:<name>)"),
+    "hf": Model(("model_args",), about="a causal language model from a transformers config (model: hf:<model type> "
+                                       "or hf:<folder holding config.json>)"),
 }
 
-ZOOS = {"timm": Zoo("timm", "timm", "nowrongturns.tasks.zoo_models")}
-ZOO_NAME = r"[A-Za-z0-9_.\-]+"  # a zoo model's name after "<zoo>:"
+ZOOS = {
+    "timm": Zoo("timm", "timm", "nowrongturns.tasks.zoo_models", r"[A-Za-z0-9_.\-]+"),
+    # A folder's config.json becomes its model type and model_args when the config is read (config/hf_config.py).
+    "hf": Zoo("transformers", "hf", "nowrongturns.tasks.zoo_models", r"[A-Za-z0-9_.\-/~]+"),
+}
 
 # Settings some rows claim: a run keeps them only when its data set or model does.
 SPECIFIC_KEYS = frozenset(k for row in [*DATASETS.values(), *MODELS.values()] for k in row.keys)

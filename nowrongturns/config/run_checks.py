@@ -40,7 +40,11 @@ def check_zoo_model(settings: dict, cache_dir: str, where: str, run_check: bool 
                           f"in a clone)")
     if run_check:
         request = {"model": settings["model"], "model_args": settings["model_args"]}
-        check_once(row.check, request, [request, _version(row.module)], cache_dir, where, request)
+        identity = [request, _version(row.module)]
+        if settings.get("tokenizer_fingerprint"):  # a language model's vocabulary must hold the tokenizer's ids
+            request["tokenizer"] = settings["tokenizer"]
+            identity.append(settings["tokenizer_fingerprint"])
+        check_once(row.check, request, identity, cache_dir, where, request)
 
 
 def _version(module: str) -> str:

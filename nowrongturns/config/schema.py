@@ -23,7 +23,8 @@ def schema() -> dict:
     defs = full["$defs"]
     run = defs["run"]["properties"]
     run["dataset"]["enum"] = list(registry.DATASETS)
-    zoo_models = [{"pattern": f"^{zoo}:{registry.ZOO_NAME}$", "description": f"{zoo}:<name>"} for zoo in registry.ZOOS]
+    zoo_models = [{"pattern": f"^{name}:{zoo.name}$", "description": f"{name}:<name>"}
+                  for name, zoo in registry.ZOOS.items()]
     run["model"]["anyOf"] = [{"enum": [m for m in registry.MODELS if m not in registry.ZOOS]}, *zoo_models]
     figures = defs["study"]["properties"]["figures"]
     figures["items"]["enum"] = list(figure_kinds.KINDS)

@@ -30,6 +30,9 @@ class RunSettings:
     model_args: dict  # a zoo model's constructor arguments
     width_multiplier: float
     crop_size: int
+    block_size: int  # text
+    tokenizer: str | None  # text: a tokenizer folder; None: the word vocabulary
+    text_column: str  # text
     image_size: int  # image_folder
     image_mean: tuple[float, ...] | None  # image_folder; None: computed from the training images
     image_std: tuple[float, ...] | None
@@ -77,6 +80,7 @@ class RunSettings:
     task_digest: str | None = None  # a plug-in task: the digest of the file that defines it (config/plugin_source.py)
     init_digest: str | None = None  # init_from: the digest of the weights file (config/pretrained_file.py)
     data_fingerprint: str | None = None  # the content of data_dir, for data sets read from a folder
+    tokenizer_fingerprint: str | None = None  # the content of the tokenizer folder
     lolr_source: str | None = None  # schedule lolr: the run id of the run it follows
     lolr_path: str | None = None  # schedule lolr: that run's loLR table
     lolr_values: tuple[float, ...] | None = None  # schedule lolr: the lr of each epoch, once a job has read them
