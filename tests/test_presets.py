@@ -1,9 +1,11 @@
-"""The paper's study presets (presets/*.yaml): each validates, names its command, declares its cluster
-resources and its own results folder, and builds its full DAG in a Snakemake dry run, without torch.
+"""The paper's study presets (presets/*.yaml) and the modern recipes (presets/modern/*.yaml): each validates,
+names its command, declares its cluster resources and its own results folder, and builds its full DAG in a
+Snakemake dry run; the paper's without torch.
 
 Fast (a dry run per preset, run a few at a time): no job runs. Planning fingerprints the data and
 checks its layout, so each dry run gets a few generated files in the data set's real format at the
-preset's placeholder data_dir.
+preset's placeholder data_dir (and tokenizer and init_from). A modern preset's planning checks its zoo model
+and weights in a subprocess that imports torch, so its dry run is not made torch-free.
 """
 import os
 import re
@@ -17,11 +19,13 @@ import yaml
 
 from nowrongturns.config import load
 
-from .conftest import ROOT
+from .conftest import ROOT, example_module
 from .workflow import job_stats, without_torch
 
 PRESET_DIR = ROOT / "presets"
-PRESETS = sorted(PRESET_DIR.glob("*.yaml"))
+PAPER = sorted(PRESET_DIR.glob("*.yaml"))
+MODERN = sorted((PRESET_DIR / "modern").glob("*.yaml"))
+PRESETS = PAPER + MODERN
 SNAKEFILE = ROOT / "Snakefile"
 IDS = [p.stem for p in PRESETS]
 
@@ -36,16 +40,27 @@ def load_preset(path: Path):
 
 
 def write_data(work: Path, path: Path) -> None:
-    """Small data sets in their real on-disk formats where the preset's placeholders point."""
+    """Small data sets in their real on-disk formats where the preset's placeholders point, and a tokenizer and
+    a weights file where it names them."""
     from .test_fingerprint import corpus
     from .test_loaders import write_cifar_batches, write_imagenet, write_vaihingen
 
     writers = {"cifar10": lambda d: write_cifar_batches(d / "cifar-10-batches-py"), "imagenet": write_imagenet,
-               "wikitext2": lambda d: corpus(d, 20), "vaihingen": lambda d: write_vaihingen(d, [1, 3])}
-    folders = {(r.settings["dataset"], r.settings["data_dir"]) for r in load_preset(path).runs.values()
-               if r.settings.get("data_dir")}
-    for dataset, folder in folders:
+               "wikitext2": lambda d: corpus(d, 20), "vaihingen": lambda d: write_vaihingen(d, [1, 3]),
+               "image_folder": lambda d: example_module("make_shapes").write_shapes(d, train=2, val=1),
+               "text": lambda d: example_module("make_text").write_corpus(d, lines=50)}
+    runs = load_preset(path).runs.values()
+    for dataset, folder in {(r.settings["dataset"], r.settings["data_dir"]) for r in runs if r.settings.get("data_dir")}:
         writers[dataset](work / folder)
+    for run in runs:
+        if run.settings.get("tokenizer"):
+            example_module("make_text").train_tokenizer(work / run.settings["data_dir"], work / run.settings["tokenizer"])
+        if run.settings.get("init_from"):  # one tensor of the model, and a head the prefix map drops
+            import torch
+            from safetensors.torch import save_file
+
+            weights = {"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.bias": torch.zeros(1000)}
+            save_file(weights, str(work / run.settings["init_from"]))
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +70,12 @@ def dry_runs(tmp_path_factory) -> dict:
     for path in PRESETS:
         write_data(works[path.stem], path)
 
-    env = {**os.environ, **without_torch(tmp_path_factory.mktemp("no_torch"))}  # planning is torch-free
+    no_torch = {**os.environ, **without_torch(tmp_path_factory.mktemp("no_torch"))}  # planning is torch-free
 
     def dry_run(path: Path):
         cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--configfile", str(path),
                "--dry-run", "--cores", "1"]
+        env = no_torch if path in PAPER else None
         return subprocess.run(cmd, cwd=works[path.stem], capture_output=True, text=True, timeout=300, env=env)
 
     with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
@@ -68,9 +84,12 @@ def dry_runs(tmp_path_factory) -> dict:
 
 
 def test_there_are_presets():
-    assert len(PRESETS) >= 12
-    for path in PRESETS:
+    assert len(PAPER) >= 12 and len(MODERN) >= 3
+    for path in PAPER:
         assert re.fullmatch(r"(fig|tab)\d\d[a-z0-9_]*", path.stem), f"{path.name}: name it after its figure/table"
+    for path in MODERN:  # named after what they train; IDS must stay unique across both folders
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", path.stem) and not re.match(r"(fig|tab)\d\d", path.stem), path.name
+    assert len(set(IDS)) == len(IDS)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
@@ -101,8 +120,11 @@ def test_preset_declares_resources_measure_and_its_own_results_folder(path):
 def test_preset_header_names_its_figure_and_command(path):
     text = path.read_text()
     header = text.split("\nresults:")[0]
-    assert f"snakemake --cores all --configfile presets/{path.name}" in header
-    assert re.search(r"\b(Figure|Table) \d+", header)
+    assert f"snakemake --cores all --configfile {path.relative_to(ROOT)}" in header
+    if path in PAPER:
+        assert re.search(r"\b(Figure|Table) \d+", header)
+    else:  # a modern recipe says where it comes from, and which extra it needs
+        assert re.search(r"^# Recipe: \S", header, re.MULTILINE) and re.search(r"pip install -e '\.\[(timm|hf)\]'", header)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)
@@ -120,9 +142,9 @@ def test_dry_run_plans_the_full_dag(path, dry_runs):
     assert jobs.get("measure_segment", 0) == sum(len(pipe.segments(r)) for r in trunks)
     assert jobs.get("aggregate", 0) == n_runs
     assert jobs.get("figure", 0) == sum(len(s.figures) for s in pipe.studies.values())
-    # Planning wrote nothing but the data fingerprints' cache.
+    # Planning wrote nothing but its caches (fingerprints; the verdicts of a modern preset's checks).
     written = [p.relative_to(work / pipe.results) for p in (work / "results").rglob("*") if p.is_file()]
-    assert all(p.parts[:2] == (".cache", "data") for p in written), written
+    assert all(p.parts[0] == ".cache" for p in written), written
 
 
 def test_multi_node_preset_asks_for_a_gpu_per_rank_over_its_nodes(dry_runs):

@@ -114,7 +114,7 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     holds what its loader reads; check each plug-in task, zoo model and init_from file against its run
     (config/run_checks.py).
     Without it (inspecting a preset whose data is elsewhere) runs read from a folder are named as
-    data_fingerprint 'unread', names no job can use."""
+    data_fingerprint 'unread' (tokenizer_fingerprint and init_digest likewise), names no job can use."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     validate(config, None, "")
@@ -176,10 +176,11 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 tokens = tokenizer_fingerprint(settings, f"{pipe.results}/.cache/data", where) if read_data else "unread"
                 settings["tokenizer_fingerprint"] = tokens
             check_zoo_model(settings, f"{pipe.results}/.cache/checks", where, run_check=read_data)
-            if settings["init_from"] is not None:
+            if settings["init_from"] is not None and not read_data:
+                settings["init_digest"] = "unread"  # like a data folder: the file may lie elsewhere
+            elif settings["init_from"] is not None:
                 settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights", where)
-                if read_data:
-                    check_init(settings, f"{pipe.results}/.cache/checks", where)
+                check_init(settings, f"{pipe.results}/.cache/checks", where)
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     return points
