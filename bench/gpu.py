@@ -68,6 +68,14 @@ MODELS = {
         lambda root: standin_data.write_cifar10(root, train_images=6400), 1, 6, None, None),
     "digits MLP (64-64-10, batch 64)": (
         step_overhead.MODELS["digits MLP (64-64-10, batch 64)"][0], None, 2, 12, None, 1.10),
+    # The zoo adapters (issue 23): the images and the token blocks live on the device, so no resident batch.
+    "timm ResNet-50 (image folder, 224 px, batch 64)": (
+        {"dataset": "image_folder", "model": "timm:resnet50", "image_size": 224, "augment": True, "batch_size": 64,
+         "optimizer": "momentum", "lr": 0.1, "weight_decay": 1e-4},
+        lambda root: standin_data.write_image_folder(root, classes=10, per_class=32, size=256), 1, 6, None, 1.01),
+    "transformers GPT-2 (2 layers, width 128, block 128, batch 20)": (
+        step_overhead.MODELS["transformers GPT-2 (2 layers, width 128, block 128, batch 20)"][0],
+        lambda root: standin_data.write_wikitext2(root, train_tokens=60_000), 1, 6, None, 1.02),
 }
 QUICK = {  # --quick: tiny stand-ins of the same code paths
     "CIFAR ResNet-18 (batch 128)": ({**RESNET18, "batch_size": 16}, lambda r: standin_data.write_cifar10(r, 80),

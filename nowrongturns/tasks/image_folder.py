@@ -64,15 +64,21 @@ class ImageFolderTask(Task):
         draws = None
         if self.settings.augment:
             draws = images.epoch_crop_draws(self.batch, self.side, self.seed, epoch, self.steps_per_epoch)
-        # The order indexes the stored images, wherever they live; the draws are applied on the device.
-        return order.to(self.store), None if draws is None else tuple(d.to(self.device) for d in draws)
+        # The loop moves the plan's tensors to the device; images kept on the host are indexed by a host copy
+        # of the order (a numpy array, which stays where it is), so no step waits to read an index back.
+        host_order = order.numpy() if self.store != self.device else None
+        return order, host_order, draws
 
     def loss(self, plan, i, epoch):
-        order, draws = plan
-        idx = self.local(order[i * self.batch:(i + 1) * self.batch])
+        order, host_order, draws = plan
+        steps = slice(i * self.batch, (i + 1) * self.batch)
+        idx = self.local(order[steps])
         step_draws = None if draws is None else tuple(self.local(d[i]) for d in draws)
-        x = self._prepare(self.x_train[idx], step_draws)
-        return F.cross_entropy(self.model(x), self.y_train[idx.to(self.device)])
+        if host_order is None:
+            x = self.x_train[idx]
+        else:
+            x = self.x_train[torch.from_numpy(self.local(host_order[steps]))].pin_memory()
+        return F.cross_entropy(self.model(self._prepare(x, step_draws)), self.y_train[idx])
 
     def _batches(self, x_all, y_all):
         b = self.settings.eval_batch_size
