@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -176,11 +177,14 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 tokens = tokenizer_fingerprint(settings, f"{pipe.results}/.cache/data", where) if read_data else "unread"
                 settings["tokenizer_fingerprint"] = tokens
             check_zoo_model(settings, f"{pipe.results}/.cache/checks", where, run_check=read_data)
-            if settings["init_from"] is not None and not read_data:
-                settings["init_digest"] = "unread"  # like a data folder: the file may lie elsewhere
-            elif settings["init_from"] is not None:
-                settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights", where)
-                check_init(settings, f"{pipe.results}/.cache/checks", where)
+            if settings["init_from"] is not None:
+                if read_data or os.path.isfile(settings["init_from"]):
+                    settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights",
+                                                             where)
+                else:  # like a data folder: the file of a preset may lie elsewhere
+                    settings["init_digest"] = "unread"
+                if read_data:
+                    check_init(settings, f"{pipe.results}/.cache/checks", where)
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     return points
