@@ -15,7 +15,7 @@ from nowrongturns.tasks import data
 from nowrongturns.tasks.base import Task
 from nowrongturns.tasks.loaders.text_corpus import load_corpus
 from nowrongturns.tasks.models import in_mode
-from nowrongturns.tasks.zoo_models import ZooError, build, check_vocabulary
+from nowrongturns.tasks.zoo_models import build, check_vocabulary
 
 
 def next_token_loss(model, blocks: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -33,11 +33,9 @@ class CausalLMTask(Task):
         if len(corpus.train) < self.batch:
             raise ValueError(f"{corpus.paths['train']}: {len(corpus.train)} blocks of {settings.block_size} tokens "
                              f"are fewer than batch_size {self.batch}")
+        # ZooError is a ValueError: a data error at the job's start, as the others here.
         vocab = settings.model_args.get("vocab_size", corpus.vocab_size)
-        try:
-            check_vocabulary(vocab, corpus.vocab_size, settings.tokenizer or "the word vocabulary")
-        except ZooError as e:
-            raise ValueError(str(e)) from None
+        check_vocabulary(vocab, corpus.vocab_size, settings.tokenizer or "the word vocabulary")
         self.train_blocks, self.val_blocks = corpus.train.to(device), corpus.validation.to(device)
         self.steps_per_epoch = data.steps_per_epoch(len(self.train_blocks), self.batch)
         self.seed_init()

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def _storage_device(nbytes: int, device: torch.device, data_path: str) -> torch.device:
-    if device.type != "cuda" or data_path != "device":
-        return device if device.type != "cuda" else torch.device("cpu")
+    if device.type != "cuda":
+        return device
+    if data_path != "device":
+        return torch.device("cpu")
     free, _total = torch.cuda.mem_get_info(device)
     if nbytes <= free // 2:
         return device
