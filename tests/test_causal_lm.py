@@ -1,5 +1,5 @@
-"""dataset text and model hf:<type>: the corpus forms, packing, the errors before any job, and
-examples/gpt2_text.yaml end to end."""
+"""dataset text and model hf:<type>: the corpus forms, packing, the errors before any job.
+examples/gpt2_text.yaml runs end to end in test_examples.py."""
 import importlib.util
 import json
 import shutil
@@ -13,7 +13,6 @@ from nowrongturns.config import ConfigError, load
 from nowrongturns.tasks.loaders.text_corpus import load_corpus
 
 from .conftest import ROOT, example_module
-from .workflow import snakemake, write
 
 pytest.importorskip("transformers", reason="needs the hf extra: pip install -e '.[hf]'")
 
@@ -123,24 +122,3 @@ def test_a_config_folder_names_the_run_by_its_content(tmp_path, text):
     moved = shutil.copytree(folder, tmp_path / "elsewhere")
     moved_cfg = config(tmp_path / "results", *text, model=f"hf:{moved}", model_args={"n_head": 4})
     assert list(load(moved_cfg, read_data=False).runs) == [run_id]
-
-
-# -- the example, end to end ----------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_gpt2_example_runs_through_snakemake_with_zero_drift(tmp_path, text):
-    cfg = config("results", *text, epochs=2, block_size=16, batch_size=32)
-    cfg["measure"]["checkpoint_every"] = 2
-    cfg["studies"]["gpt2"]["figures"] = ["gamma", "full_batch"]
-    write(tmp_path / "config.yaml", cfg)
-    snakemake(tmp_path)
-    (run,) = (tmp_path / "results/runs").iterdir()
-    assert run.name.startswith("text-hf-gpt2-adamw-lr0.003-bs32-e2-s0-")
-    drift = json.loads((run / "drift.json").read_text())
-    assert drift["max_drift"] == 0.0 and drift["max_buffer_drift"] == 0.0
-    blocks = len(load_corpus(text[0], 16, str(text[1])).train)
-    steps = pd.read_parquet(run / "steps.parquet")
-    assert {"epoch", "rsi", "eb", "gamma", "loss"} <= set(steps.columns) and len(steps) == 2 * (blocks // 32)
-    history = pd.read_parquet(run / "reference/history.parquet")
-    assert {"val_loss", "val_ppl"} <= set(history.columns) and history["val_ppl"].iloc[-1] > 1
-    assert {"gamma", "gamma_minibatch"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
-    assert len(list((tmp_path / "results/figures").rglob("*.png"))) >= 2

@@ -1,11 +1,9 @@
 """dataset: image_folder and model: timm:<name>: the loader, the seeded random resized crop, the errors before any
-job, and examples/vit_image_folder.yaml end to end."""
+job. examples/vit_image_folder.yaml runs end to end in test_examples.py."""
 import importlib.util
-import json
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -16,7 +14,6 @@ from nowrongturns.config import ConfigError, load
 from nowrongturns.tasks.loaders import image_folder as images
 
 from .conftest import ROOT, example_module
-from .workflow import snakemake, without_torch, write
 
 make_shapes = example_module("make_shapes")
 EXAMPLE = ROOT / "examples/vit_image_folder.yaml"
@@ -129,26 +126,3 @@ def test_a_missing_extra_says_which_install_fixes_it(tmp_path, shapes, monkeypat
     with pytest.raises(ConfigError, match=r"studies.vit.base.model = 'timm:vit_tiny_patch16_224': needs timm, "
                                           r"which is not installed; pip install 'nowrongturns\[timm\]'"):
         load(config(tmp_path / "results", shapes))
-
-
-# -- the example, end to end ----------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_vit_example_runs_through_snakemake_with_zero_drift(tmp_path, shapes):
-    pytest.importorskip("timm", reason="needs the timm extra: pip install -e '.[timm]'")
-    cfg = config("results", shapes, epochs=2, batch_size=6)  # 2 steps an epoch, one segment
-    cfg["studies"]["vit"]["figures"] = ["gamma", "full_batch"]
-    write(tmp_path / "config.yaml", cfg)
-    snakemake(tmp_path)
-    (run,) = (tmp_path / "results/runs").iterdir()
-    assert run.name.startswith("imagefolder-timm-vittinypatch16224-adamw-lr0.002-bs6-e2-s0-")
-    drift = json.loads((run / "drift.json").read_text())
-    assert drift["max_drift"] == 0.0 and drift["max_buffer_drift"] == 0.0 and len(drift["segments"]) == 1
-    steps = pd.read_parquet(run / "steps.parquet")
-    assert {"epoch", "rsi", "eb", "gamma", "loss"} <= set(steps.columns) and len(steps) == 2 * (12 // 6)
-    assert {"val_acc", "val_loss"} <= set(pd.read_parquet(run / "reference/history.parquet").columns)
-    assert {"gamma", "gamma_minibatch"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
-    assert len(list((tmp_path / "results/figures").rglob("*.png"))) >= 2
-    # The same images elsewhere are the same data: nothing to do, and planning imports neither torch nor timm.
-    cfg["studies"]["vit"]["base"]["data_dir"] = str(shutil.copytree(shapes, tmp_path / "moved"))
-    write(tmp_path / "config.yaml", cfg)
-    assert "Nothing to be done" in snakemake(tmp_path, "-n", env=without_torch(tmp_path / "shadow")).stdout

@@ -1,12 +1,11 @@
-"""Plug-in tasks (run setting task): errors before any job, the run's identity, the replay guard, and the
-examples (a plug-in, and fine-tuning it from its w*) through Snakemake end to end."""
+"""Plug-in tasks (run setting task): errors before any job, the run's identity, and the replay guard.
+The example runs through Snakemake end to end in test_examples.py."""
 import json
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 
-import pandas as pd
 import pytest
 import torch
 
@@ -16,8 +15,8 @@ from nowrongturns.tasks.task_args import TaskArgsError, parse
 from nowrongturns.train.engine import Trainer
 from nowrongturns.train.replay_guard import NotReplayable, check_replayable
 
-from .conftest import ROOT, run_cli
-from .workflow import snakemake, without_torch, write
+from .conftest import ROOT
+from .workflow import write
 
 EXAMPLE = ROOT / "examples" / "plugin_task.py"
 BROKEN = ROOT / "examples" / "broken_tasks.py"
@@ -75,16 +74,23 @@ def test_task_args_must_match_the_args_dataclass():
         parse(None, {"x": 1}, "T")
 
 
-def test_the_verdict_is_kept_so_the_check_runs_once(tmp_path, monkeypatch):
-    load(config(tmp_path / "results"))
+def test_one_subprocess_judges_every_check_and_keeps_each_ok(tmp_path, monkeypatch):
+    """Two plug-ins are judged in one subprocess; the one whose import kills it is named, the other's "ok" kept,
+    and a later load without the culprit starts no subprocess."""
+    (tmp_path / "crash.py").write_text("import os\nos._exit(3)\n")
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **kw: calls.append(a) or real_run(*a, **kw))
+    cfg = config(tmp_path / "results")
+    cfg["studies"]["spirals"]["overrides"] = {"task": [f"{EXAMPLE}:Spirals", f"{tmp_path / 'crash.py'}:Crash"]}
+    with pytest.raises(ConfigError, match=r"studies.spirals \(grid point 1: .*\).task = .*crash.py:Crash': checking it "
+                                          r"failed \(exit code 3\)"):
+        load(cfg)
     verdicts = list((tmp_path / "results/.cache/checks").glob("*.json"))
-    assert len(verdicts) == 1 and json.loads(verdicts[0].read_text())["ok"] is True
-
-    def no_subprocess(*args, **kw):
-        raise AssertionError("the plug-in was checked again")
-
-    monkeypatch.setattr(subprocess, "run", no_subprocess)  # the check of a kept verdict would call it
-    load(config(tmp_path / "results"))
+    assert len(calls) == 1 and len(verdicts) == 1 and json.loads(verdicts[0].read_text())["ok"] is True
+    cfg["studies"]["spirals"]["overrides"]["task"].pop()
+    load(cfg)
+    assert len(calls) == 1  # the kept verdict: no subprocess
 
 
 def test_planning_a_plugin_study_imports_no_torch(tmp_path):
@@ -138,39 +144,3 @@ def test_the_guard_passes_a_correct_task_and_leaves_its_state_as_it_was():
     assert all(torch.equal(before[0][k], v) for k, v in t.model.state_dict().items())
     assert torch.equal(before[1], torch.get_rng_state())
     t.run_epoch()  # the guard again, then the epoch
-
-
-# -- the example, end to end ------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_example_plugin_runs_through_snakemake_with_zero_drift(tmp_path):
-    cfg = config("results")
-    cfg["studies"]["spirals"]["figures"] = ["gamma", "full_batch"]
-    write(tmp_path / "config.yaml", cfg)
-    snakemake(tmp_path)
-    (run,) = (tmp_path / "results/runs").iterdir()
-    drift = json.loads((run / "drift.json").read_text())
-    assert drift["max_drift"] == 0.0 and drift["max_buffer_drift"] == 0.0
-    steps = pd.read_parquet(run / "steps.parquet")
-    assert {"epoch", "rsi", "eb", "gamma", "loss"} <= set(steps.columns)
-    assert len(steps) == 2 * (150 // 25)  # 2 epochs of 150 training points (3 classes x 60, 1/6 held out), by 25
-    assert {"gamma", "gamma_minibatch", "noise_share"} <= set(pd.read_parquet(run / "full_batch.parquet").columns)
-    assert len(list((tmp_path / "results/figures").rglob("*.png"))) >= 2
-    # The same file under another path is the same run: nothing to do.
-    moved = tmp_path / "mine.py"
-    shutil.copy(EXAMPLE, moved)
-    cfg["studies"]["spirals"]["base"]["task"] = f"{moved}:Spirals"
-    write(tmp_path / "config.yaml", cfg)
-    assert "Nothing to be done" in snakemake(tmp_path, "-n", env=without_torch(tmp_path / "shadow")).stdout
-
-    # Fine-tuning (init_from), as examples/finetune.yaml: the w* of this run, exported, starts a run on other data.
-    run_cli("weights", "config.yaml", run.name, "w_star.safetensors", cwd=tmp_path)
-    cfg["results"] = "finetuned"
-    cfg["studies"]["spirals"]["base"].update(task_args={"points": 60, "width": 8, "data_seed": 1},
-                                             init_from="w_star.safetensors")
-    write(tmp_path / "config.yaml", cfg)
-    snakemake(tmp_path)
-    (tuned,) = (tmp_path / "finetuned/runs").iterdir()
-    assert json.loads((tuned / "drift.json").read_text())["max_drift"] == 0.0
-    w_star = torch.load(run / "reference/checkpoints/epoch_0002.pt", weights_only=False)["model"]
-    w0 = torch.load(tuned / "reference/checkpoints/epoch_0000.pt", weights_only=False)["model"]
-    assert all(torch.equal(w0[k], v) for k, v in w_star.items())

@@ -27,6 +27,7 @@ from nowrongturns.config.runs import (
     run_hash,
 )
 from nowrongturns.config.schema import coerce_types, run_defaults, section_defaults, validate
+from nowrongturns.config.subprocess_check import Checks
 from nowrongturns.config.yaml_file import read_config_file
 from nowrongturns.storage import paths
 
@@ -146,7 +147,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
     """Every grid point of every study as (study, where, settings, legend label), checked; adds the studies to
     pipe. The runs are named afterwards (_name_runs): a lolr schedule names its source by label."""
     base_defaults = {**run_defaults(), **(config.get("defaults") or {})}
-    data = DataFolders(f"{pipe.results}/.cache/data")
+    data, checks = DataFolders(f"{pipe.results}/.cache/data"), Checks(f"{pipe.results}/.cache/checks")
     points = []
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
@@ -172,11 +173,11 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 settings["task_class"], settings["task_digest"] = source.class_name, source.digest
                 if read_data:
                     full_batch = any(needs_full_batch(kind) for kind in pipe.studies[name].figures)
-                    check_plugin(source, settings["task_args"], full_batch, f"{pipe.results}/.cache/checks", where)
+                    check_plugin(source, settings["task_args"], full_batch, checks, where)
             if registry.uses(settings["dataset"], settings["model"], "tokenizer") and settings["tokenizer"]:
                 tokens = tokenizer_fingerprint(settings, f"{pipe.results}/.cache/data", where) if read_data else "unread"
                 settings["tokenizer_fingerprint"] = tokens
-            check_zoo_model(settings, f"{pipe.results}/.cache/checks", where, run_check=read_data)
+            check_zoo_model(settings, checks, where, run_check=read_data)
             if settings["init_from"] is not None:
                 if read_data or os.path.isfile(settings["init_from"]):
                     settings["init_digest"] = weights_digest(settings["init_from"], f"{pipe.results}/.cache/weights",
@@ -184,9 +185,10 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                 else:  # like a data folder: the file of a preset may lie elsewhere
                     settings["init_digest"] = "unread"
                 if read_data:
-                    check_init(settings, f"{pipe.results}/.cache/checks", where)
+                    check_init(settings, checks, where)
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
+    checks.run()
     return points
 
 

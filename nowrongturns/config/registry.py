@@ -40,7 +40,7 @@ class Model:
 class Zoo:
     module: str  # what `import` needs: its absence is an error before any job
     extra: str  # the pip extra that installs it
-    check: str  # the module whose `python -m` checks a model name and its model_args (config/run_checks.py)
+    check: str  # the module whose verdict() checks a model name and its model_args (config/run_checks.py)
     name: str  # what may follow "<zoo>:", a regular expression
 
 

@@ -1,16 +1,14 @@
 """Plug-in tasks: a Task subclass from the user's own file or module (run setting `task`), loaded and checked.
 
-`python -m nowrongturns.tasks.plugin CHECK_JSON` is the check the config runs once per distinct plug-in
-(config/run_checks.py): it imports the code, which may import torch or a model zoo, in a process of its
-own, so that Snakemake's start stays free of them. It prints one JSON verdict: {"ok": true} or
-{"ok": false, "key": "task" or "task_args", "error": ...}.
+verdict() is the check the config runs once per distinct plug-in (config/run_checks.py), in the subprocess
+of config/subprocess_check.py: it imports the code, which may import torch or a model zoo, away from
+Snakemake's start. Its verdict: {"ok": true} or {"ok": false, "key": "task" or "task_args", "error": ...}.
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
-import json
 import re
 import sys
 import traceback
@@ -61,9 +59,10 @@ def _import(source: TaskSource):
     return sys.modules[name]
 
 
-def check(spec: str, args: dict, full_batch: bool) -> dict:
-    """The verdict on a plug-in: its code loads, names a Task, takes these task_args, and has a full-batch
-    objective when the run's figures need one."""
+def verdict(request: dict) -> dict:
+    """The verdict on a plug-in {"task", "task_args", "full_batch"}: its code loads, names a Task, takes these
+    task_args, and has a full-batch objective when the run's figures need one."""
+    spec, args, full_batch = request["task"], request["task_args"], request["full_batch"]
     try:
         cls = load_task_class(spec)
     except PluginError as err:
@@ -78,8 +77,3 @@ def check(spec: str, args: dict, full_batch: bool) -> dict:
         return {"ok": False, "key": "task", "error": f"{cls.__name__} defines no full_batch_terms(), which the "
                                                      f"study's figures full_batch and path need"}
     return {"ok": True}
-
-
-if __name__ == "__main__":
-    request = json.loads(sys.argv[1])
-    print(json.dumps(check(request["task"], request["task_args"], request["full_batch"])))

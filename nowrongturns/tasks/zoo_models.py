@@ -4,15 +4,13 @@
 - `model: hf:<model type>` is transformers' AutoModelForCausalLM.from_config(<the type's config>(**model_args)),
   its vocab_size the tokenizer's unless model_args sets one (config/hf_config.py turns hf:<folder> into a type).
 
-`python -m nowrongturns.tasks.zoo_models CHECK_JSON` is the check the config runs once per distinct
-(model, model_args) before any job (config/run_checks.py): it builds the model on the meta device, so even a
-large one costs no memory, and prints one JSON verdict: {"ok": true} or {"ok": false, "key": ..., "error": ...}.
+verdict() is the check the config runs once per distinct (model, model_args) before any job
+(config/run_checks.py, config/subprocess_check.py): it builds the model on the meta device, so even a large
+one costs no memory. Its verdict: {"ok": true} or {"ok": false, "key": ..., "error": ...}.
 """
 from __future__ import annotations
 
 import difflib
-import json
-import sys
 
 import torch
 from torch import nn
@@ -99,7 +97,7 @@ def check_vocabulary(model_vocab: int, tokens: int, folder: str) -> None:
                        f"the tokenizer's")
 
 
-def check(request: dict) -> dict:
+def verdict(request: dict) -> dict:
     try:
         vocab = CHECK_CLASSES
         if request.get("tokenizer"):
@@ -110,7 +108,3 @@ def check(request: dict) -> dict:
     except ZooError as e:
         return {"ok": False, "key": e.key, "error": str(e)}
     return {"ok": True}
-
-
-if __name__ == "__main__":
-    print(json.dumps(check(json.loads(sys.argv[1]))))

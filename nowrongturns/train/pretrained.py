@@ -6,14 +6,12 @@ the file's keys before they are matched with the model's: {"module.": ""} strips
 {"fc.": null} drops a head that the new task replaces. Every tensor left must exist in the model with
 the same shape; a model tensor the file does not hold keeps its seeded initialisation.
 
-`python -m nowrongturns.train.pretrained CHECK_JSON` is the check the config runs before any job
-(config/subprocess_check.py): it builds the run's model on the CPU and matches the file against it.
+verdict() is the check the config runs before any job (config/subprocess_check.py): it builds the run's
+model on the CPU and matches the file against it.
 """
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from pathlib import Path
 
 import torch
@@ -110,7 +108,7 @@ def export_weights(checkpoint, out) -> None:
             torch.save(state, tmp)
 
 
-def check(settings: dict) -> dict:
+def verdict(settings: dict) -> dict:
     """The verdict on a run's init_from: its model, built on the CPU, takes the file's weights."""
     from nowrongturns.config.registry import build_task
     from nowrongturns.config.settings import RunSettings
@@ -122,7 +120,3 @@ def check(settings: dict) -> dict:
     except PretrainedMismatch as err:
         return {"ok": False, "key": "init_from", "error": str(err).removeprefix(": ")}
     return {"ok": True}
-
-
-if __name__ == "__main__":
-    print(json.dumps(check(json.loads(sys.argv[1]))))
