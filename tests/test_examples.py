@@ -101,17 +101,20 @@ def test_the_plugin_example_replays_exactly_in_two_segments(examples):
 
 
 def test_the_vit_example_replays_exactly(examples):
-    _, _, runs = examples
+    work, _, runs = examples
     assert runs["vit"].name.startswith("imagefolder-timm-vittinypatch16224-adamw-lr0.002-bs6-e2-s0-")
     check_outcome(examples, "vit", 2 * (12 // 6), ["val_acc", "val_loss"])
+    # Decoded by the first job on the folder and kept for the others (replay included, whose drift is 0).
+    assert len(list(work.glob("results/.cache/data/image_folder-*.pt"))) == 1
 
 
 def test_the_gpt2_example_replays_exactly(examples):
-    _, cfg, runs = examples
+    work, cfg, runs = examples
     base = cfg["studies"]["gpt2"]["base"]
     assert runs["gpt2"].name.startswith("text-hf-gpt2-adamw-lr0.003-bs32-e2-s0-")
     blocks = len(load_corpus(base["data_dir"], 16, base["tokenizer"]).train)
     check_outcome(examples, "gpt2", 2 * (blocks // 32), ["val_loss", "val_ppl"])
+    assert len(list(work.glob("results/.cache/data/text-*.pt"))) == 1  # tokenized once, kept for the other jobs
 
 
 def test_fine_tuning_starts_from_the_file_and_replays_exactly(examples):

@@ -11,7 +11,10 @@ from PIL import Image
 from torch.nn import functional as F
 
 from nowrongturns.config import ConfigError, load
+from nowrongturns.config.registry import build_task
+from nowrongturns.config.settings import RunSettings
 from nowrongturns.tasks.loaders import image_folder as images
+from nowrongturns.tasks.loaders.decoded_cache import decoded_once
 
 from .conftest import ROOT, example_module
 
@@ -38,6 +41,43 @@ def test_the_folder_decodes_to_sorted_classes_and_stored_squares(shapes):
     mean, std = images.channel_stats(found.x_train)
     pixels = found.x_train.double().div(255).transpose(0, 1).reshape(3, -1)
     assert np.allclose(mean, pixels.mean(1)) and np.allclose(std, pixels.std(1, correction=0))
+
+
+def test_data_is_decoded_once_per_content_and_a_damaged_copy_decoded_again(tmp_path, caplog):
+    decodes = []
+
+    def decode():
+        decodes.append(1)
+        return {"x": torch.arange(6, dtype=torch.uint8), "mean": (0.5, 0.25), "classes": ["a", "b"]}
+
+    key = {"fingerprint": "f" * 64, "side": 37}
+    first = decoded_once(str(tmp_path), "image_folder", key, decode)
+    (kept,) = tmp_path.glob("image_folder-*.pt")
+    again = decoded_once(str(tmp_path), "image_folder", key, decode)
+    assert len(decodes) == 1 and torch.equal(again["x"], first["x"]) and again["mean"] == (0.5, 0.25)
+    decoded_once(str(tmp_path), "image_folder", {**key, "side": 38}, decode)  # another decoding: its own file
+    assert len(decodes) == 2 and len(list(tmp_path.glob("*.pt"))) == 2
+    kept.write_bytes(kept.read_bytes()[:-40])  # a truncated copy
+    assert decoded_once(str(tmp_path), "image_folder", key, decode)["classes"] == ["a", "b"] and len(decodes) == 3
+    assert "decoding the data again" in caplog.text
+    for no_cache in [(None, key), (str(tmp_path), {**key, "fingerprint": "unread"})]:
+        decoded_once(no_cache[0], "image_folder", no_cache[1], decode)
+    assert len(decodes) == 5 and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_the_first_task_on_a_folder_decodes_it_and_the_next_reads_what_it_kept(tmp_path, shapes, monkeypatch):
+    pytest.importorskip("timm", reason="needs the timm extra: pip install -e '.[timm]'")
+    base = yaml.safe_load(EXAMPLE.read_text())["studies"]["vit"]["base"]
+    run = RunSettings.from_dict({**base, "data_dir": str(shapes), "data_fingerprint": "f" * 64, "device": "cpu",
+                                 "data_cache": str(tmp_path)})
+    first = build_task(run, torch.device("cpu"), torch.float32)
+    monkeypatch.setattr(images, "load_image_folder", lambda *a, **kw: pytest.fail("decoded the folder again"))
+    second = build_task(run, torch.device("cpu"), torch.float32)
+    assert second.classes == first.classes == ["circle", "square", "triangle"]
+    for name in ("x_train", "y_train", "x_val", "y_val", "mean", "std"):
+        assert torch.equal(getattr(second, name), getattr(first, name)), name
+    stats = images.channel_stats(first.x_train)
+    assert torch.equal(first.mean.flatten(), torch.tensor(stats[0], dtype=torch.float32))
 
 
 def test_crop_draws_are_a_function_of_seed_epoch_and_step_within_torchvisions_bounds():

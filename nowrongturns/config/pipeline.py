@@ -168,6 +168,8 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
             plugin = settings["dataset"] == "plugin"
             if registry.needs_data_dir(settings["dataset"]) or (plugin and settings["data_dir"]):
                 settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
+                if registry.DATASETS[settings["dataset"]].keeps_decoded:
+                    settings["data_cache"] = f"{pipe.results}/.cache/data"
             if plugin:
                 source = locate(settings["task"], where)
                 settings["task_class"], settings["task_digest"] = source.class_name, source.digest

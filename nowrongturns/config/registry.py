@@ -26,6 +26,7 @@ class Dataset:
     files: str | None = None  # what data_dir must hold; None: generated in memory, no data_dir
     check: str | None = None  # "module:function" checking a folder's file list at start-up (data_layout)
     about: str = ""
+    keeps_decoded: bool = False  # its task keeps the decoded data in the run setting data_cache (decoded_cache.py)
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,13 @@ DATASETS = {
                             (*_BATCHED, "augment", "image_size", "image_mean", "image_std"),
                             files="train/<class>/*.png|jpg|jpeg and val/<class>/..., the same classes",
                             check="nowrongturns.config.data_layout:check_image_folder",
-                            about="your images in torchvision's ImageFolder layout"),
+                            about="your images in torchvision's ImageFolder layout", keeps_decoded=True),
     "text": Dataset({"hf": "nowrongturns.tasks.causal_lm:CausalLMTask"},
                     (*_BATCHED, "block_size", "tokenizer", "text_column"),
                     files="train and validation splits: {train,validation}.{txt,parquet,json,jsonl}, a save_to_disk "
                           "folder (dataset_dict.json), or wiki.{train,valid,test}.tokens",
                     check="nowrongturns.config.data_layout:check_text_corpus",
-                    about="your text, for a causal language model"),
+                    about="your text, for a causal language model", keeps_decoded=True),
     # A plug-in task (run setting task) brings its own data and model: the config sets both to "plugin".
     "plugin": Dataset({"plugin": PLUGIN}, (*_BATCHED, *PLUGIN_KEYS),
                       about="a plug-in task's own data (run setting task)"),

@@ -19,7 +19,9 @@ from nowrongturns.config.settings import RunSettings
 # A plug-in's path is where its code lives: its class and content name the run (task_class, task_digest).
 # So is the path of init_from weights: their digest names the run (init_digest).
 # So is a tokenizer folder's: its content names the run (tokenizer_fingerprint).
-RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path", "task", "init_from", "tokenizer")
+# data_cache is where the results folder keeps data decoded once per fingerprint (tasks/loaders/decoded_cache.py).
+RUNTIME_KEYS = ("data_dir", "data_path", "num_workers", "eval_batch_size", "lolr_path", "task", "init_from", "tokenizer",
+                "data_cache")
 # What is measured against a run, not how it is trained: not in its name either (forks are jobs of their own).
 MEASUREMENT_KEYS = ("forks",)
 

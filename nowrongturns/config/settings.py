@@ -81,6 +81,7 @@ class RunSettings:
     init_digest: str | None = None  # init_from: the digest of the weights file (config/pretrained_file.py)
     data_fingerprint: str | None = None  # the content of data_dir, for data sets read from a folder
     tokenizer_fingerprint: str | None = None  # the content of the tokenizer folder
+    data_cache: str | None = None  # where data decoded once per fingerprint is kept (results/.cache/data)
     lolr_source: str | None = None  # schedule lolr: the run id of the run it follows
     lolr_path: str | None = None  # schedule lolr: that run's loLR table
     lolr_values: tuple[float, ...] | None = None  # schedule lolr: the lr of each epoch, once a job has read them

@@ -2,7 +2,9 @@
 
 Each epoch visits the training blocks in an order drawn from (seed, epoch); a step's loss is the mean
 next-token cross-entropy over its blocks, computed here from the logits (not by the model, whose loss
-options vary between releases). The blocks live on the device: a corpus of 100M tokens is 800 MB.
+options vary between releases). The blocks live on the device: a corpus of 100M tokens is 800 MB. The first
+job on a corpus tokenizes and packs it; the blocks are kept under the corpus's and the tokenizer's
+fingerprints (loaders/decoded_cache.py), and every other job reads them.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from torch.nn import functional as F
 
 from nowrongturns.tasks import data
 from nowrongturns.tasks.base import Task
-from nowrongturns.tasks.loaders.text_corpus import load_corpus
+from nowrongturns.tasks.loaders.decoded_cache import decoded_once
+from nowrongturns.tasks.loaders.text_corpus import PackedCorpus, load_corpus
 from nowrongturns.tasks.models import in_mode
 from nowrongturns.tasks.zoo_models import build, check_vocabulary
 
@@ -23,12 +26,19 @@ def next_token_loss(model, blocks: torch.Tensor, reduction: str = "mean") -> tor
     return F.cross_entropy(logits[:, :-1].flatten(0, 1), blocks[:, 1:].flatten(), reduction=reduction)
 
 
+def _tokenize(settings) -> dict:
+    corpus = load_corpus(settings.data_dir, settings.block_size, settings.tokenizer, settings.text_column)
+    return {**vars(corpus), "paths": {split: str(path) for split, path in corpus.paths.items()}}
+
+
 class CausalLMTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
         if not settings.data_dir:
             raise ValueError("run setting data_dir is required for dataset 'text'")
-        corpus = load_corpus(settings.data_dir, settings.block_size, settings.tokenizer, settings.text_column)
+        key = {"fingerprint": settings.data_fingerprint, "tokenizer": settings.tokenizer_fingerprint,
+               "block_size": settings.block_size, "text_column": settings.text_column}
+        corpus = PackedCorpus(**decoded_once(settings.data_cache, "text", key, lambda: _tokenize(settings)))
         self.batch = settings.batch_size
         if len(corpus.train) < self.batch:
             raise ValueError(f"{corpus.paths['train']}: {len(corpus.train)} blocks of {settings.block_size} tokens "

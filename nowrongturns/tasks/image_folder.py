@@ -1,5 +1,8 @@
 """A zoo model (timm:<name>) on your images in the ImageFolder layout (loaders/image_folder.py).
 
+The folder is decoded once, by the first job on it, and kept with its per-channel statistics under the
+data's fingerprint (loaders/decoded_cache.py); every other job reads that file.
+
 The decoded squares live on the device when they fit in half of its free memory and data_path is device;
 otherwise on the host, and each step copies its minibatch over (pinned, so the host does not wait).
 """
@@ -13,6 +16,7 @@ from torch.nn import functional as F
 from nowrongturns.tasks import data
 from nowrongturns.tasks.base import Task
 from nowrongturns.tasks.loaders import image_folder as images
+from nowrongturns.tasks.loaders.decoded_cache import decoded_once
 from nowrongturns.tasks.models import in_mode
 from nowrongturns.tasks.zoo_models import build
 
@@ -32,24 +36,32 @@ def _storage_device(nbytes: int, device: torch.device, data_path: str) -> torch.
     return torch.device("cpu")
 
 
+def _decode(settings) -> dict:
+    """The folder's squares and labels, and the training squares' per-channel mean and std."""
+    found = images.load_image_folder(settings.data_dir, settings.image_size, settings.num_workers)
+    mean, std = images.channel_stats(found.x_train)
+    return {**vars(found), "mean": mean, "std": std}
+
+
 class ImageFolderTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
         if not settings.data_dir:
             raise ValueError("run setting data_dir is required for dataset 'image_folder'")
-        found = images.load_image_folder(settings.data_dir, settings.image_size, settings.num_workers)
-        self.classes = found.classes
         self.size, self.side = settings.image_size, images.stored_size(settings.image_size)
-        stats = images.channel_stats(found.x_train)
-        mean = settings.image_mean if settings.image_mean is not None else stats[0]
-        std = settings.image_std if settings.image_std is not None else stats[1]
+        key = {"fingerprint": settings.data_fingerprint, "side": self.side, "decoder": images.DECODER}
+        found = decoded_once(settings.data_cache, "image_folder", key, lambda: _decode(settings))
+        self.classes = found["classes"]
+        mean = settings.image_mean if settings.image_mean is not None else found["mean"]
+        std = settings.image_std if settings.image_std is not None else found["std"]
         self.mean = torch.tensor(mean, dtype=dtype, device=device)[:, None, None]
         self.std = torch.tensor(std, dtype=dtype, device=device)[:, None, None]
-        nbytes = found.x_train.numel() + found.x_val.numel()
+        nbytes = found["x_train"].numel() + found["x_val"].numel()
         self.store = _storage_device(nbytes, device, settings.data_path)
         pin = self.store.type == "cpu" and device.type == "cuda"
-        self.x_train, self.x_val = ((x.pin_memory() if pin else x).to(self.store) for x in (found.x_train, found.x_val))
-        self.y_train, self.y_val = found.y_train.to(device), found.y_val.to(device)
+        self.x_train, self.x_val = ((x.pin_memory() if pin else x).to(self.store) for x in (found["x_train"],
+                                                                                            found["x_val"]))
+        self.y_train, self.y_val = found["y_train"].to(device), found["y_val"].to(device)
         self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.y_train), self.batch)
         self.seed_init()

@@ -31,6 +31,9 @@ from nowrongturns.config.data_layout import check_image_folder
 from nowrongturns.config.layouts import IMAGE_FOLDER_SPLITS, IMAGE_SUFFIXES
 from nowrongturns.tasks.seeding import generator
 
+# What the decoded squares of a folder are kept under (decoded_cache.py), beside its content and the side:
+# change it with anything that changes the decoding (_decode), so that no job reads squares decoded otherwise.
+DECODER = "pil-fit-bilinear-1"
 SCALE = (0.08, 1.0)  # torchvision RandomResizedCrop's defaults
 RATIO = (3 / 4, 4 / 3)
 TRIES = 10
