@@ -27,15 +27,13 @@ def next_token_loss(model, blocks: torch.Tensor, reduction: str = "mean") -> tor
 
 
 def _tokenize(settings) -> dict:
-    corpus = load_corpus(settings.data_dir, settings.block_size, settings.tokenizer, settings.text_column)
+    corpus = load_corpus(data.data_dir(settings), settings.block_size, settings.tokenizer, settings.text_column)
     return {**vars(corpus), "paths": {split: str(path) for split, path in corpus.paths.items()}}
 
 
 class CausalLMTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        if not settings.data_dir:
-            raise ValueError("run setting data_dir is required for dataset 'text'")
         key = {"fingerprint": settings.data_fingerprint, "tokenizer": settings.tokenizer_fingerprint,
                "block_size": settings.block_size, "text_column": settings.text_column}
         corpus = PackedCorpus(**decoded_once(settings.data_cache, "text", key, lambda: _tokenize(settings)))

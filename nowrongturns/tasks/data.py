@@ -91,3 +91,9 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     """Minibatches per epoch; the last partial batch is dropped so every step sees batch_size samples."""
     return max(1, n // batch_size)
 
+
+def data_dir(settings) -> str:
+    """The run's data_dir, for a data set read from a folder (the config sets it; a job built by hand may not)."""
+    if not settings.data_dir:
+        raise ValueError(f"run setting data_dir is required for dataset {settings.dataset!r}")
+    return settings.data_dir

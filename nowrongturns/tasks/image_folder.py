@@ -38,7 +38,7 @@ def _storage_device(nbytes: int, device: torch.device, data_path: str) -> torch.
 
 def _decode(settings) -> dict:
     """The folder's squares and labels, and the training squares' per-channel mean and std."""
-    found = images.load_image_folder(settings.data_dir, settings.image_size, settings.num_workers)
+    found = images.load_image_folder(data.data_dir(settings), settings.image_size, settings.num_workers)
     mean, std = images.channel_stats(found.x_train)
     return {**vars(found), "mean": mean, "std": std}
 
@@ -46,8 +46,6 @@ def _decode(settings) -> dict:
 class ImageFolderTask(Task):
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        if not settings.data_dir:
-            raise ValueError("run setting data_dir is required for dataset 'image_folder'")
         self.size, self.side = settings.image_size, images.stored_size(settings.image_size)
         key = {"fingerprint": settings.data_fingerprint, "side": self.side, "decoder": images.DECODER}
         found = decoded_once(settings.data_cache, "image_folder", key, lambda: _decode(settings))

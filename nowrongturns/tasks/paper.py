@@ -30,12 +30,6 @@ from nowrongturns.tasks.models import in_mode
 from nowrongturns.tasks.seeding import derive_seed
 
 
-def _data_dir(settings: RunSettings) -> str:
-    if not settings.data_dir:
-        raise ValueError(f"run setting data_dir is required for dataset {settings.dataset!r}")
-    return settings.data_dir
-
-
 def _init_seed(settings: RunSettings) -> None:
     # Model construction draws from torch's global RNG: make w0 a function of the seed alone.
     torch.manual_seed(derive_seed("init", settings.seed))
@@ -61,7 +55,7 @@ class CIFAR10Task(Task):
 
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        arrays = cifar10.load_cifar10(_data_dir(settings))
+        arrays = cifar10.load_cifar10(data.data_dir(settings))
         # The paper's split: its public code holds out a random 20% of the training set (split seed 1).
         train_idx, val_idx = cifar10.paper_split(len(arrays["y_train"]))
         self.x_train, self.y_train = arrays["x_train"][train_idx], arrays["y_train"][train_idx]
@@ -138,10 +132,10 @@ class ImageNetTask(Task):
 
         crop = settings.crop_size
         resize = round(crop * 256 / 224)
-        self.train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize)
-        self.val_set = imagenet.ImageNet(_data_dir(settings), "val", crop, resize)
+        self.train_set = imagenet.ImageNet(data.data_dir(settings), "train", crop, resize)
+        self.val_set = imagenet.ImageNet(data.data_dir(settings), "val", crop, resize)
         # The training images as validation sees them (resize, center crop): the clean full-batch objective.
-        self.clean_train_set = imagenet.ImageNet(_data_dir(settings), "train", crop, resize, augment=False)
+        self.clean_train_set = imagenet.ImageNet(data.data_dir(settings), "train", crop, resize, augment=False)
         self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.train_set), self.batch)
         _init_seed(settings)
@@ -181,7 +175,7 @@ class LanguageModelTask(Task):
 
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        corpus = text.load_corpus(_data_dir(settings))
+        corpus = text.load_corpus(data.data_dir(settings))
         self.ntokens = len(corpus.dictionary)
         self.bptt = settings.bptt
         text.check_enough(corpus.train, settings.batch_size, self.bptt, corpus.paths["train"])
@@ -220,7 +214,7 @@ class SegmentationTask(Task):
 
     def __init__(self, settings, device, dtype):
         super().__init__(settings, device, dtype)
-        root = _data_dir(settings)
+        root = data.data_dir(settings)
         # On the device (about 300 MB of uint8 for Vaihingen): patches are cut there, no copy per step.
         self.train_tiles = vaihingen.load_tiles(root, vaihingen.TRAIN_IDS).to(device)
         self.val_tiles = vaihingen.load_tiles(root, vaihingen.VAL_IDS).to(device)
