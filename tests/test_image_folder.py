@@ -2,6 +2,8 @@
 job. examples/vit_image_folder.yaml runs end to end in test_examples.py."""
 import importlib.util
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -63,6 +65,20 @@ def test_data_is_decoded_once_per_content_and_a_damaged_copy_decoded_again(tmp_p
     for no_cache in [(None, key), (str(tmp_path), {**key, "fingerprint": "unread"})]:
         decoded_once(no_cache[0], "image_folder", no_cache[1], decode)
     assert len(decodes) == 5 and len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_jobs_that_start_together_wait_for_the_first_to_decode(tmp_path):
+    decodes = []
+
+    def slow_decode():
+        decodes.append(1)
+        time.sleep(0.5)
+        return {"x": torch.arange(3)}
+
+    with ThreadPoolExecutor(3) as pool:  # flock excludes each open() of the lock file, threads included
+        results = list(pool.map(lambda _: decoded_once(str(tmp_path), "text", {"fingerprint": "f"}, slow_decode),
+                                range(3)))
+    assert len(decodes) == 1 and all(torch.equal(r["x"], torch.arange(3)) for r in results)
 
 
 def test_the_first_task_on_a_folder_decodes_it_and_the_next_reads_what_it_kept(tmp_path, shapes, monkeypatch):
