@@ -53,11 +53,9 @@ def examples_config(work, shapes, corpus, tokenizer, init_from) -> dict:
 
 def start_weights(cfg, path):
     """Weights for the fine-tuning study to start from: its model from another seed (seed 7), untrained."""
-    probe = {**cfg, "studies": {"finetune": {**cfg["studies"]["finetune"]}}}
-    probe["studies"]["finetune"]["base"] = {k: v for k, v in probe["studies"]["finetune"]["base"].items()
-                                            if k != "init_from"}
-    (run,) = load(probe, read_data=False).runs.values()
-    save_file(Trainer({**run.settings, "seed": 7}).model.state_dict(), str(path))
+    pipe = load(cfg, read_data=False)  # the file is not written yet
+    run = pipe.runs[pipe.studies["finetune"].runs[0]]
+    save_file(Trainer({**run.settings, "seed": 7, "init_from": None}).model.state_dict(), str(path))
     return path
 
 

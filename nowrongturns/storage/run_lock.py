@@ -50,5 +50,19 @@ def exclusive(lock_path, what: str):
         os.close(fd)
 
 
+@contextmanager
+def waiting(lock_path):
+    """Hold lock_path for the block, waiting while another process holds it (work that any process may do,
+    once: the others wait, then find it done)."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing frees the lock
+
+
 def lock_path(run_dir, name: str) -> Path:
     return Path(paths.lock(str(run_dir), name))

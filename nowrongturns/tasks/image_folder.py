@@ -54,11 +54,10 @@ class ImageFolderTask(Task):
         std = settings.image_std if settings.image_std is not None else found["std"]
         self.mean = torch.tensor(mean, dtype=dtype, device=device)[:, None, None]
         self.std = torch.tensor(std, dtype=dtype, device=device)[:, None, None]
-        nbytes = found["x_train"].numel() + found["x_val"].numel()
-        self.store = _storage_device(nbytes, device, settings.data_path)
+        x_train, x_val = found["x_train"], found["x_val"]
+        self.store = _storage_device(x_train.numel() + x_val.numel(), device, settings.data_path)
         pin = self.store.type == "cpu" and device.type == "cuda"
-        self.x_train, self.x_val = ((x.pin_memory() if pin else x).to(self.store) for x in (found["x_train"],
-                                                                                            found["x_val"]))
+        self.x_train, self.x_val = ((x.pin_memory() if pin else x).to(self.store) for x in (x_train, x_val))
         self.y_train, self.y_val = found["y_train"].to(device), found["y_val"].to(device)
         self.batch = settings.batch_size
         self.steps_per_epoch = data.steps_per_epoch(len(self.y_train), self.batch)

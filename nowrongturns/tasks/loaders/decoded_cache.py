@@ -10,16 +10,14 @@ is decoded anew and replaced.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from nowrongturns.storage.files import FileIntegrityError, load_tensors, save_tensors
+from nowrongturns.storage.run_lock import waiting
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ def decoded_once(cache_dir: str | None, name: str, key: dict, decode: Callable[[
     kept = _read(path)
     if kept is not None:
         return kept
-    with _waiting_for(path.with_name(path.name + ".lock")):
+    with waiting(path.with_name(path.name + ".lock")):
         kept = _read(path)  # kept by the job we waited for
         if kept is not None:
             return kept
@@ -53,15 +51,3 @@ def _read(path: Path) -> dict | None:
     except FileIntegrityError as err:
         log.warning("%s; decoding the data again", err)
         return None
-
-
-@contextmanager
-def _waiting_for(lock: Path):
-    """Hold lock for the block, waiting while another process holds it."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing frees the lock
