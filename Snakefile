@@ -38,6 +38,7 @@ report: "report/workflow.rst"
 container: PIPE.container
 
 
+include: "rules/data.smk"
 include: "rules/reference.smk"
 include: "rules/measure.smk"
 include: "rules/aggregate.smk"

@@ -12,8 +12,11 @@ Layers, top first; a module imports its own layer and those below, never above (
   tasks/  geometry/        what is trained (data, models, the paper's data sets, seeding); the per-step
                            sums against every w* and RSI, EB, γ, loLR from them
   parallel/                devices, ranks and their launch, GPU slots, the host-sync guard
+  datasets/                downloads (fetch), a folder's report (inspect), `nowrongturns data` (no torch)
   config/                  the config → studies → content-addressed runs, each job's inputs (no torch:
                            Snakemake imports it to plan)
+  datasets/catalog,        the paper's data sets' sources and published checksums; is a folder the
+    published                published data
   storage/, logs           paths, checked atomic files, run locks, data fingerprints; job logs
 
 The rules' scripts import the passes and the report modules by these top-level names: a script that

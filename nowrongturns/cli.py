@@ -4,6 +4,9 @@
     nowrongturns reference config.yaml RUN_ID         # the reference pass of one run
     nowrongturns measure config.yaml RUN_ID SEGMENT   # one replay segment
     nowrongturns weights config.yaml RUN OUT          # a run's w* as a state dict, to start another from
+    nowrongturns data list                            # the paper's data sets: sizes, licences, sources
+    nowrongturns data fetch cifar10 --to DIR          # download one, checked against its published checksums
+    nowrongturns data check DIR --dataset imagenet    # what a data folder holds, and what it lacks
 
 A run with world_size > 1 starts its ranks (torchrun on this machine, srun inside a SLURM allocation).
 """
@@ -34,7 +37,23 @@ def main(argv=None) -> int:
     p.add_argument("run", help="a run id, or <study>/<label> as the study's legends show it (e.g. spirals/seed=0)")
     p.add_argument("out", help="the file to write: .safetensors or .pt")
     p.add_argument("--epoch", type=int, help="a checkpointed epoch (default: the last, w*)")
+    data = sub.add_parser("data", help="the paper's data sets: list, fetch, check")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data_sub.add_parser("list", help="each data set: size, licence, where it comes from")
+    p = data_sub.add_parser("fetch", help="download a data set into a folder and check its published checksums")
+    p.add_argument("dataset")
+    p.add_argument("--to", required=True, metavar="DIR", help="the folder to fill (it then is a data_dir)")
+    p.add_argument("--mirror", action="append", metavar="URL",
+                   help="an address to try first (repeatable; 'builtin' places the catalog's own sources)")
+    p.add_argument("--retries", type=int, default=3, help="retries per address (default: 3)")
+    p = data_sub.add_parser("check", help="what a data folder holds, counted, and what is missing or malformed")
+    p.add_argument("folder")
+    p.add_argument("--dataset", required=True)
     args = parser.parse_args(argv)
+    if args.command == "data":
+        from nowrongturns.datasets.command import data_command
+
+        return data_command(args)
 
     try:
         pipe = load_file(args.config)

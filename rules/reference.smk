@@ -2,6 +2,8 @@ rule reference:
     """Train once from the seeded w0; keep checkpoints; publish w0 and w* (resumes after a kill)."""
     input:
         W.lolr_source_table,
+        # ancient: a data set fetched again, or only checked again, reruns nothing that read it
+        data=lambda w: ancient(W.data_ready(w)),
     output:
         w0=paths.w0(RUNS),
         w_star=paths.w_star(RUNS),

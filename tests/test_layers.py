@@ -13,7 +13,9 @@ PACKAGE = ROOT / "nowrongturns"
 # Bottom first. A prefix names a subpackage and every module under it.
 LAYERS = [
     ("storage", "logs"),
+    ("datasets.catalog", "datasets.published"),
     ("config",),
+    ("datasets",),
     ("parallel",),
     ("tasks", "geometry"),
     ("train",),
@@ -21,7 +23,8 @@ LAYERS = [
     ("cli", "rank", "__main__"),
 ]
 # What Snakemake imports to plan, and what the report steps run: none of it may pull in torch.
-TORCH_FREE = ["nowrongturns.config", "nowrongturns.config.wiring", "nowrongturns.config.jobs", "nowrongturns.storage",
+TORCH_FREE = ["nowrongturns.config", "nowrongturns.datasets.fetch", "nowrongturns.datasets.inspect",
+              "nowrongturns.datasets.command", "nowrongturns.config.wiring", "nowrongturns.config.jobs", "nowrongturns.storage",
               "nowrongturns.stats", "nowrongturns.plots", "nowrongturns.report_tables", "nowrongturns.geometry.metrics"]
 
 

@@ -4,7 +4,8 @@ Snakemake dry run; the paper's without torch.
 
 Fast (a dry run per preset, run a few at a time): no job runs. Planning fingerprints the data and
 checks its layout, so each dry run gets a few generated files in the data set's real format at the
-preset's placeholder data_dir (and tokenizer and init_from). A modern preset's planning checks its zoo model
+preset's placeholder data_dir (and tokenizer and init_from); a preset with data_dir: auto gets none, and its
+dry run plans the download, as on a fresh machine. A modern preset's planning checks its zoo model
 and weights in a subprocess that imports torch, so its dry run is not made torch-free.
 """
 import os
@@ -49,9 +50,11 @@ def write_data(work: Path, path: Path) -> None:
                "wikitext2": lambda d: corpus(d, 20), "vaihingen": lambda d: write_vaihingen(d, [1, 3]),
                "image_folder": lambda d: example_module("make_shapes").write_shapes(d, train=2, val=1),
                "text": lambda d: example_module("make_text").write_corpus(d, lines=50)}
-    runs = load_preset(path).runs.values()
+    pipe = load_preset(path)
+    runs = pipe.runs.values()
     for dataset, folder in {(r.settings["dataset"], r.settings["data_dir"]) for r in runs if r.settings.get("data_dir")}:
-        writers[dataset](work / folder)
+        if folder not in pipe.fetched.values():  # data_dir: auto plans its download instead
+            writers[dataset](work / folder)
     for run in runs:
         if run.settings.get("tokenizer"):
             example_module("make_text").train_tokenizer(work / run.settings["data_dir"], work / run.settings["tokenizer"])
@@ -142,6 +145,8 @@ def test_dry_run_plans_the_full_dag(path, dry_runs):
     assert jobs.get("measure_segment", 0) == sum(len(pipe.segments(r)) for r in trunks)
     assert jobs.get("aggregate", 0) == n_runs
     assert jobs.get("figure", 0) == sum(len(s.figures) for s in pipe.studies.values())
+    # data_dir: auto on a fresh machine: one download per data set, planned as a job
+    assert jobs.get("fetch_data", 0) == len(pipe.fetched)
     # Planning wrote nothing but its caches (fingerprints; the verdicts of a modern preset's checks).
     written = [p.relative_to(work / pipe.results) for p in (work / "results").rglob("*") if p.is_file()]
     assert all(p.parts[0] == ".cache" for p in written), written

@@ -76,6 +76,17 @@ def check_vaihingen(files, root):
 
 
 
+def listed_files(root: Path) -> dict:
+    """Every file under root by relative POSIX name, hidden names skipped, as the fingerprint lists them (the list
+    the checks here read, for a reader that has no fingerprint at hand)."""
+    found = {}
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(folder).relative_to(root).as_posix()
+        found.update({(n if rel == "." else f"{rel}/{n}"): None for n in names if not n.startswith(".")})
+    return found
+
+
 def image_folder_classes(files: dict, root: Path, split: str) -> tuple[list[str], str | None]:
     """(the class folders of root/split, sorted as torchvision's ImageFolder sorts them; the problem, or None).
     A class is a folder split/<class>/ with image files at any depth below it; an empty folder, which the

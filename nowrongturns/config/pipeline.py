@@ -29,6 +29,7 @@ from nowrongturns.config.runs import (
 from nowrongturns.config.schema import coerce_types, run_defaults, section_defaults, validate
 from nowrongturns.config.subprocess_check import Checks
 from nowrongturns.config.yaml_file import read_config_file
+from nowrongturns.datasets.catalog import mirror_problem
 from nowrongturns.storage import paths
 
 # The image `docker build -t nowrongturns:0.1.0 .` makes, read from the local Docker daemon.
@@ -49,12 +50,14 @@ class Pipeline:
     measure: dict
     figures: dict
     resources: dict
+    data: dict = field(default_factory=dict)  # the data section: root, mirrors, retries
     container: str = DEFAULT_CONTAINER  # the image rules run in under --use-singularity
     runs: dict[str, Run] = field(default_factory=dict)
     tables: dict[str, set] = field(default_factory=dict)  # run id -> the OPTIONAL_TABLES it gets
     studies: dict[str, Study] = field(default_factory=dict)
     trunk: dict[str, str] = field(default_factory=dict)  # run id -> the longest run it is a prefix of
     budgets: dict[str, dict[int, str]] = field(default_factory=dict)  # trunk id -> {epochs: run id}
+    fetched: dict[str, str] = field(default_factory=dict)  # data set -> the folder data_dir: auto downloads to
 
     def segments(self, run_id: str) -> list[tuple[int, int]]:
         """Epoch ranges [start, end) replayed by each measurement job (of a trunk run)."""
@@ -116,7 +119,8 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
     holds what its loader reads; check each plug-in task, zoo model and init_from file against its run
     (config/run_checks.py).
     Without it (inspecting a preset whose data is elsewhere) runs read from a folder are named as
-    data_fingerprint 'unread' (tokenizer_fingerprint and init_digest likewise), names no job can use."""
+    data_fingerprint 'unread' (tokenizer_fingerprint and init_digest likewise), names no job can use; a
+    data_dir: auto run keeps its name, the published checksums of its data."""
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     validate(config, None, "")
@@ -131,14 +135,22 @@ def load(config: dict, read_data: bool = True) -> Pipeline:
 def _sections(config: dict) -> Pipeline:
     """The pipeline without runs: the results folder and the measure, figures and resources sections."""
     results = config.get("results", "results")
-    if "{" in results or "}" in results:
-        raise ConfigError(f"config key results = {results!r}: braces are not allowed in the results folder "
-                          f"(Snakemake would read them as wildcards)")
+    data = section_defaults("data", config.get("data"))
+    for key, folder in (("results", results), ("data.root", data["root"])):
+        if "{" in folder or "}" in folder:
+            raise ConfigError(f"config key {key} = {folder!r}: braces are not allowed in a folder Snakemake "
+                              f"writes to (it would read them as wildcards)")
+    for dataset, urls in data["mirrors"].items():
+        for i, url in enumerate(urls):
+            problem = mirror_problem(dataset, url)
+            if problem:
+                raise ConfigError(f"config key data.mirrors.{dataset}[{i}] = {url!r}: {problem}")
     return Pipeline(
         results=results,
         measure=section_defaults("measure", config.get("measure")),
         figures=section_defaults("figures", config.get("figures")),
         resources=section_defaults("resources", config.get("resources")),
+        data=data,
         container=config.get("container", DEFAULT_CONTAINER),
     )
 
@@ -147,7 +159,8 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
     """Every grid point of every study as (study, where, settings, legend label), checked; adds the studies to
     pipe. The runs are named afterwards (_name_runs): a lolr schedule names its source by label."""
     base_defaults = {**run_defaults(), **(config.get("defaults") or {})}
-    data, checks = DataFolders(f"{pipe.results}/.cache/data"), Checks(f"{pipe.results}/.cache/checks")
+    data = DataFolders(f"{pipe.results}/.cache/data", pipe.data["root"])
+    checks = Checks(f"{pipe.results}/.cache/checks")
     points = []
     for name, spec in config["studies"].items():
         compare = spec.get("compare")
@@ -167,7 +180,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
                                   f"gpu_kernels: deterministic")
             plugin = settings["dataset"] == "plugin"
             if registry.needs_data_dir(settings["dataset"]) or (plugin and settings["data_dir"]):
-                settings["data_fingerprint"] = data.of(settings, where) if read_data else "unread"
+                settings["data_fingerprint"] = data.of(settings, where, read_data)
                 if registry.DATASETS[settings["dataset"]].keeps_decoded:
                     settings["data_cache"] = f"{pipe.results}/.cache/data"
             if plugin:
@@ -191,6 +204,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     checks.run()
+    pipe.fetched = data.fetched
     return points
 
 

@@ -11,12 +11,13 @@ import yaml
 
 from nowrongturns.config import figure_kinds, registry
 from nowrongturns.config.errors import ConfigError
+from nowrongturns.datasets.catalog import DOWNLOADS
 
 
 @cache
 def schema() -> dict:
     """The config schema, with the lists it shares with the code filled in from the code: data sets,
-    models and zoo model names (registry), figure kinds and the default figures (figure_kinds), the keys an override may set
+    models and zoo model names (registry), the data sets that download (datasets.catalog), figure kinds and the default figures (figure_kinds), the keys an override may set
     (the run's settings)."""
     text = resources.files("nowrongturns").joinpath("config/schemas/config.schema.yaml").read_text()
     full = yaml.safe_load(text)
@@ -26,6 +27,7 @@ def schema() -> dict:
     zoo_models = [{"pattern": f"^{name}:{zoo.name}$", "description": f"{name}:<name>"}
                   for name, zoo in registry.ZOOS.items()]
     run["model"]["anyOf"] = [{"enum": [m for m in registry.MODELS if m not in registry.ZOOS]}, *zoo_models]
+    defs["data"]["properties"]["mirrors"]["propertyNames"] = {"enum": list(DOWNLOADS)}
     figures = defs["study"]["properties"]["figures"]
     figures["items"]["enum"] = list(figure_kinds.KINDS)
     figures["default"] = list(figure_kinds.DEFAULT_FIGURES)

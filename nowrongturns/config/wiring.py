@@ -23,6 +23,8 @@ from nowrongturns.config.describe import about, runs_rst
 from nowrongturns.config.figure_kinds import RUN_TABLES, tables
 from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job
 from nowrongturns.config.settings import RunSettings
+from nowrongturns.datasets.catalog import sources
+from nowrongturns.datasets.published import ready_mark
 from nowrongturns.storage import paths
 
 
@@ -78,6 +80,20 @@ class Wiring:
         """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
         run = self.typed(wildcards)
         return [self.table(run.lolr_source, "lolr")] if run.schedule == "lolr" else []
+
+    def data_ready(self, wildcards) -> list[str]:
+        """The mark rule fetch_data leaves in a data_dir: auto folder, or nothing for a folder placed by hand."""
+        run = self.typed(wildcards)
+        folder = self.pipe.fetched.get(run.dataset)
+        return [ready_mark(folder)] if folder is not None and run.data_dir == folder else []
+
+    # -- data_dir: auto ------------------------------------------------------------------------------
+    @property
+    def ready_pattern(self) -> str:
+        return ready_mark(f"{self.pipe.data['root']}/{{dataset}}")
+
+    def fetch_sources(self, wildcards) -> list[str]:
+        return sources(wildcards.dataset, self.pipe.data["mirrors"].get(wildcards.dataset))
 
     # -- what a training job occupies -----------------------------------------------------------------
     def world_size(self, wildcards) -> int:

@@ -69,6 +69,10 @@ def rank_spec(run: str, job: str) -> str:
     return f"{run}/logs/ranks/{job}.json"
 
 
+def fetch_log(results: str, dataset: str) -> str:
+    return f"{results}/logs/fetch_data/{dataset}.log"
+
+
 def benchmark(run: str, job: str) -> str:
     return f"{run}/benchmarks/{job}.tsv"
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.nn import functional as F
 
-from nowrongturns.config.data_layout import check_image_folder
+from nowrongturns.config.data_layout import check_image_folder, listed_files
 from nowrongturns.config.layouts import IMAGE_FOLDER_SPLITS, IMAGE_SUFFIXES
 from nowrongturns.tasks.seeding import generator
 
@@ -50,16 +50,6 @@ class ImageFolderData:
     y_train: torch.Tensor  # int64 [N]
     x_val: torch.Tensor
     y_val: torch.Tensor
-
-
-def _files(root: Path) -> dict:
-    """Every file under root by relative POSIX name, hidden names skipped, as the fingerprint lists them."""
-    found = {}
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = Path(folder).relative_to(root).as_posix()
-        found.update({(n if rel == "." else f"{rel}/{n}"): None for n in names if not n.startswith(".")})
-    return found
 
 
 def _decode(path: str, side: int) -> np.ndarray:
@@ -87,7 +77,7 @@ def load_image_folder(root, image_size: int, workers: int = 0) -> ImageFolderDat
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; expected train/<class>/* and val/<class>/* images")
-    problem = check_image_folder(_files(root), root)
+    problem = check_image_folder(listed_files(root), root)
     if problem:
         raise ValueError(f"image_folder data in {root}: {problem}")
     classes = sorted(e.name for e in os.scandir(root / "train") if e.is_dir() and not e.name.startswith("."))
