@@ -126,8 +126,10 @@ def leftovers(parent: Path) -> list[str]:
 def test_good_download_is_checked_unpacked_and_in_place(http, tmp_path, caplog):
     http.routes[f"/a/{CIFAR_ARCHIVE}"] = ARCHIVE
     caplog.set_level("INFO", logger="nowrongturns")
-    found = fetch("cifar10", tmp_path / "cifar10", retries=0)
     folder = tmp_path / "cifar10"
+    folder.mkdir()  # as Snakemake makes it for the job's output, with a stale mark of an earlier fetch
+    (folder / ".nowrongturns-ready").write_text("{}")
+    found = fetch("cifar10", folder, retries=0)
     assert found.state == "published"
     assert sorted(p.name for p in folder.iterdir()) == sorted([*BATCHES, RECORD])
     for name, data in BATCHES.items():
@@ -161,6 +163,17 @@ def test_404_on_the_first_mirror_then_the_second(http, tmp_path):
     assert http.hits == {f"/gone/{CIFAR_ARCHIVE}": 1, f"/b/{CIFAR_ARCHIVE}": 1}
 
 
+def test_the_proxy_variables_are_honoured(http, tmp_path, monkeypatch):
+    """A host that does not resolve, reached through the proxy HTTP_PROXY names (the test server, which then
+    sees the whole address in its request line, as a proxy does)."""
+    url = f"http://mirror.invalid/datasets/{CIFAR_ARCHIVE}"
+    http.routes[url] = ARCHIVE
+    monkeypatch.setenv("HTTP_PROXY", http.url)
+    monkeypatch.setenv("http_proxy", http.url)
+    assert fetch("cifar10", tmp_path / "cifar10", [url], retries=0).state == "published"
+    assert http.hits == {url: 1}
+
+
 def test_all_sources_failing_lists_what_was_tried(http, tmp_path):
     http.routes["/raw/ptb.train.txt"] = ("status", 500)
     with pytest.raises(FetchError) as err:
@@ -192,6 +205,13 @@ def test_a_folder_present_and_wrong_is_refused_not_overwritten(http, tmp_path):
     with pytest.raises(FolderRefused, match="missing data_batch_2"):
         fetch("cifar10", folder, retries=0)
     assert [p.name for p in folder.iterdir()] == ["data_batch_1"] and http.hits == {}
+    (folder / "data_batch_1").unlink()
+    (folder / ".hidden_notes").write_text("mine too")
+    with pytest.raises(FolderRefused, match="missing data_batch_1"):
+        fetch("cifar10", folder, retries=0)
+    with pytest.raises(FolderRefused, match="a file, not a folder"):
+        fetch("cifar10", folder / ".hidden_notes", retries=0)
+    assert http.hits == {}
 
 
 def _fetch_in_child(folder, queue):
@@ -255,6 +275,9 @@ def test_auto_for_data_behind_a_registration_says_how_to_get_it(tmp_path):
     for needed in ("https://image-net.org/download-images.php", "ILSVRC2012_img_train.tar", "├── train/",
                    "nowrongturns data check <data_dir> --dataset imagenet"):
         assert needed in message
+    cfg["studies"]["s"]["base"]["data_dir"] = str(tmp_path / "imagenet")  # named, but not there: the same steps
+    with pytest.raises(ConfigError, match=r"(?s)imagenet': no such folder .*Register at https://image-net\.org"):
+        load(cfg)
 
 
 def test_a_mirror_that_cannot_serve_the_data_is_named(tmp_path):

@@ -156,8 +156,8 @@ def _move_into_place(unpacked: Path, folder: Path) -> None:
     """Rename the finished folder into place. An empty one there (Snakemake makes the folder of a rule's
     output before its job) is replaced; anything else was refused before the download."""
     if folder.exists():
-        for hidden in folder.iterdir():  # only hidden files, by the verdict: e.g. a stale ready mark
-            hidden.unlink()
+        for mark in folder.iterdir():  # only a fetch's own marks, by the verdict (published.is_empty)
+            mark.unlink()
         folder.rmdir()
     os.replace(unpacked, folder)
 
@@ -179,7 +179,8 @@ class LogProgress:
         self.done, self.next_tenth = 0, 10  # pooch then updates by the whole size: only close() speaks
 
     def close(self) -> None:
-        log.info("%s: downloaded %.1f MB", self.name, self.total / 1e6)
+        size = f"{self.total / 1e6:.1f} MB" if self.total else "its size not sent by the server"
+        log.info("%s: downloaded %s", self.name, size)
         self.done, self.next_tenth = 0, 1
 
 

@@ -32,11 +32,12 @@ def ready_mark(folder: str) -> str:
 
 
 def is_empty(folder: Path) -> bool:
-    """No folder, or one that holds nothing but hidden files (what Snakemake makes before the fetch job)."""
+    """No folder, or one that holds nothing but the marks a fetch leaves (Snakemake makes the folder of the fetch
+    job's output before the job; --forceall deletes only the mark). Anything else in it is someone's data."""
     if not folder.is_dir():
         return True
     with os.scandir(folder) as entries:
-        return all(e.name.startswith(".") for e in entries)
+        return all(e.name in (READY, RECORD) and e.is_file() for e in entries)
 
 
 def read_record(folder: Path) -> dict:
@@ -102,6 +103,8 @@ def _prefix(dataset: str, folder: Path) -> tuple[str, list[str]]:
 def verdict(dataset: str, folder, cache_dir=None) -> Verdict:
     """What a folder holds of a catalog data set. cache_dir: where the MD5s of its files are kept."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return Verdict("other", "a file, not a folder")
     if is_empty(folder):
         return Verdict("absent")
     row = DOWNLOADS[dataset]
