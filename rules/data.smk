@@ -4,21 +4,19 @@ localrules:
 
 
 rule fetch_data:
-    """Download a data set for data_dir: auto, check it against its published checksums, move it into place."""
+    """Download a data set for data_dir: auto (or check a folder of it placed by hand) against its published
+    checksums. Which folders: read from the config in the job (datasets/ready.py), so that moving between them
+    reruns nothing."""
     output:
-        ready=W.ready_pattern,
+        mark=paths.published_mark(RESULTS, "{dataset}"),
     log:
         paths.fetch_log(RESULTS, "{dataset}"),
     wildcard_constraints:
-        dataset=one_of(PIPE.fetched),
+        dataset=one_of(W.published_datasets()),
     conda:
         "../envs/nowrongturns.yaml"
     resources:
         mem_mb=500,
         runtime=120,
-    params:
-        sources=W.fetch_sources,
-        retries=PIPE.data["retries"],
-        cache=f"{RESULTS}/.cache/data",
     script:
         "../scripts/fetch_data.py"

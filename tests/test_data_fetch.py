@@ -7,16 +7,19 @@ import io
 import multiprocessing
 import os
 import pickle
+import shutil
 import tarfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from nowrongturns.config import ConfigError, load
+from nowrongturns.config.wiring import Wiring
 from nowrongturns.datasets import catalog
 from nowrongturns.datasets.catalog import DOWNLOADS, Archive, Download
 from nowrongturns.datasets.fetch import FetchError, FolderRefused, fetch
@@ -127,8 +130,8 @@ def test_good_download_is_checked_unpacked_and_in_place(http, tmp_path, caplog):
     http.routes[f"/a/{CIFAR_ARCHIVE}"] = ARCHIVE
     caplog.set_level("INFO", logger="nowrongturns")
     folder = tmp_path / "cifar10"
-    folder.mkdir()  # as Snakemake makes it for the job's output, with a stale mark of an earlier fetch
-    (folder / ".nowrongturns-ready").write_text("{}")
+    folder.mkdir()  # left by an earlier fetch whose files were deleted since: its record alone is stale
+    (folder / RECORD).write_text("{}")
     found = fetch("cifar10", folder, retries=0)
     assert found.state == "published"
     assert sorted(p.name for p in folder.iterdir()) == sorted([*BATCHES, RECORD])
@@ -250,7 +253,12 @@ def test_auto_names_the_run_before_the_data_exists_and_by_hand_gives_the_same_ru
         (tmp_path / folder / "cifar-10-batches-py").mkdir(parents=True)
         for name, data in BATCHES.items():
             (tmp_path / folder / "cifar-10-batches-py" / name).write_bytes(data + change * (name == "data_batch_2"))
-    assert list(load(config(tmp_path, str(tmp_path / "by_hand"))).runs) == [run_id]
+    by_hand = load(config(tmp_path, str(tmp_path / "by_hand")))
+    assert list(by_hand.runs) == [run_id] and by_hand.by_hand == {"cifar10": [str(tmp_path / "by_hand")]}
+    # the reference job's inputs are the same too: Snakemake's input trigger reruns nothing
+    wildcards = SimpleNamespace(run=run_id)
+    assert Wiring(by_hand).data_ready(wildcards) == Wiring(before).data_ready(wildcards) == [
+        f"{tmp_path}/results/.cache/data/published/cifar10.json"]
     assert list(load(config(tmp_path, str(tmp_path / "other"))).runs) != [run_id]  # one byte more: other data
 
 
@@ -341,7 +349,7 @@ def test_snakemake_plans_the_download_and_two_at_once_fetch_once(server, tmp_pat
     plan = snakemake(tmp_path / "a", "-n", "--configfile", "config.yaml", env={**env, **without_torch(tmp_path)})
     jobs = job_stats(plan.stdout)
     assert jobs["fetch_data"] == 1 and jobs["reference"] == 1
-    target = str(root / "ptb" / ".nowrongturns-ready")
+    target = "results/.cache/data/published/ptb.json"
     import subprocess
     import sys
 
@@ -355,9 +363,12 @@ def test_snakemake_plans_the_download_and_two_at_once_fetch_once(server, tmp_pat
     assert server.hits == {f"/raw/{name}": 1 for name in PTB}
     logs = [(tmp_path / w / "results" / "logs" / "fetch_data" / "ptb.log").read_text() for w in ("a", "b")]
     assert sum("nothing to download" in log for log in logs) == 1
-    assert sorted(p.name for p in (root / "ptb").iterdir()) == sorted([*PTB, RECORD, ".nowrongturns-ready"])
+    assert sorted(p.name for p in (root / "ptb").iterdir()) == sorted([*PTB, RECORD])
     jobs = job_stats(snakemake(tmp_path / "b", "-n", "--configfile", "config.yaml", env=env).stdout)
     assert "fetch_data" not in jobs and jobs["reference"] == 1
+    shutil.rmtree(root / "ptb")  # deleted since: planned again
+    jobs = job_stats(snakemake(tmp_path / "b", "-n", "--configfile", "config.yaml", env=env).stdout)
+    assert jobs["fetch_data"] == 1
 
 
 # -- nowrongturns data list | fetch | check ---------------------------------------------------------------

@@ -8,9 +8,11 @@ describes (datasets/catalog.py): there it is the published checksums, whether th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.datasets.catalog import DOWNLOADS, MANUAL, how_to_get
+from nowrongturns.storage.paths import published_mark
 
 AUTO = "auto"
 
@@ -18,9 +20,11 @@ AUTO = "auto"
 class DataFolders:
     """Each data folder identified and checked once per load, whichever runs read it."""
 
-    def __init__(self, cache_dir: str, root: str):
-        self.cache_dir, self.root, self.seen = cache_dir, root, {}
+    def __init__(self, results: str, root: str):
+        self.results, self.root, self.seen = results, root, {}
+        self.cache_dir = f"{results}/.cache/data"
         self.fetched: dict[str, str] = {}  # data set -> the folder data_dir: auto names (rule fetch_data)
+        self.by_hand: dict[str, set[str]] = {}  # data set -> folders placed by hand that hold its published files
 
     def of(self, settings: dict, where: str, read: bool = True) -> str:
         """The identity of the run's data; data_dir: auto becomes the folder it names.
@@ -46,7 +50,9 @@ class DataFolders:
             from nowrongturns.datasets.published import verdict
 
             found = verdict(dataset, folder, self.cache_dir)
-            if found.state not in ("absent", "published"):
+            if found.state == "absent":  # gone since it was fetched: the mark that said so is stale
+                Path(published_mark(self.results, dataset)).unlink(missing_ok=True)
+            elif found.state != "published":
                 raise ConfigError(
                     f"config key {where}.data_dir = 'auto': {folder} is not the published "
                     f"{DOWNLOADS[dataset].about} ({found.reason}), so it is neither used nor overwritten. Move it "
@@ -70,6 +76,7 @@ class DataFolders:
             from nowrongturns.datasets.published import verdict
 
             if verdict(dataset, folder, self.cache_dir).state == "published":
+                self.by_hand.setdefault(dataset, set()).add(folder)
                 return DOWNLOADS[dataset].identity
         return found.digest
 

@@ -58,6 +58,7 @@ class Pipeline:
     trunk: dict[str, str] = field(default_factory=dict)  # run id -> the longest run it is a prefix of
     budgets: dict[str, dict[int, str]] = field(default_factory=dict)  # trunk id -> {epochs: run id}
     fetched: dict[str, str] = field(default_factory=dict)  # data set -> the folder data_dir: auto downloads to
+    by_hand: dict[str, list[str]] = field(default_factory=dict)  # data set -> folders of its published files
 
     def segments(self, run_id: str) -> list[tuple[int, int]]:
         """Epoch ranges [start, end) replayed by each measurement job (of a trunk run)."""
@@ -159,7 +160,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
     """Every grid point of every study as (study, where, settings, legend label), checked; adds the studies to
     pipe. The runs are named afterwards (_name_runs): a lolr schedule names its source by label."""
     base_defaults = {**run_defaults(), **(config.get("defaults") or {})}
-    data = DataFolders(f"{pipe.results}/.cache/data", pipe.data["root"])
+    data = DataFolders(pipe.results, pipe.data["root"])
     checks = Checks(f"{pipe.results}/.cache/checks")
     points = []
     for name, spec in config["studies"].items():
@@ -204,7 +205,7 @@ def _grid_points(config: dict, pipe: Pipeline, read_data: bool) -> list[tuple]:
             settings["forks"] = check_forks(settings, where)
             points.append((name, where, settings, label_for(settings, compare, override)))
     checks.run()
-    pipe.fetched = data.fetched
+    pipe.fetched, pipe.by_hand = data.fetched, {k: sorted(v) for k, v in data.by_hand.items()}
     return points
 
 

@@ -23,8 +23,7 @@ from nowrongturns.config.describe import about, runs_rst
 from nowrongturns.config.figure_kinds import RUN_TABLES, tables
 from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job
 from nowrongturns.config.settings import RunSettings
-from nowrongturns.datasets.catalog import sources
-from nowrongturns.datasets.published import ready_mark
+from nowrongturns.datasets.catalog import DOWNLOADS
 from nowrongturns.storage import paths
 
 
@@ -82,18 +81,14 @@ class Wiring:
         return [self.table(run.lolr_source, "lolr")] if run.schedule == "lolr" else []
 
     def data_ready(self, wildcards) -> list[str]:
-        """The mark rule fetch_data leaves in a data_dir: auto folder, or nothing for a folder placed by hand."""
+        """The mark of rule fetch_data, for a run named by its data set's published checksums (datasets/ready.py):
+        the same input whether the folder is downloaded or placed by hand, so switching reruns nothing."""
         run = self.typed(wildcards)
-        folder = self.pipe.fetched.get(run.dataset)
-        return [ready_mark(folder)] if folder is not None and run.data_dir == folder else []
+        published = run.dataset in DOWNLOADS and run.data_fingerprint == DOWNLOADS[run.dataset].identity
+        return [paths.published_mark(self.results, run.dataset)] if published else []
 
-    # -- data_dir: auto ------------------------------------------------------------------------------
-    @property
-    def ready_pattern(self) -> str:
-        return ready_mark(f"{self.pipe.data['root']}/{{dataset}}")
-
-    def fetch_sources(self, wildcards) -> list[str]:
-        return sources(wildcards.dataset, self.pipe.data["mirrors"].get(wildcards.dataset))
+    def published_datasets(self) -> list[str]:
+        return sorted(self.pipe.fetched.keys() | self.pipe.by_hand.keys())
 
     # -- what a training job occupies -----------------------------------------------------------------
     def world_size(self, wildcards) -> int:

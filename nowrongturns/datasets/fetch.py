@@ -153,11 +153,10 @@ def _unpack(archive_path: Path, archive: Archive, members: list[str], into: Path
 
 
 def _move_into_place(unpacked: Path, folder: Path) -> None:
-    """Rename the finished folder into place. An empty one there (Snakemake makes the folder of a rule's
-    output before its job) is replaced; anything else was refused before the download."""
+    """Rename the finished folder into place. An empty one there, or one left with only a stale record, is
+    replaced; anything else was refused before the download (published.is_empty)."""
     if folder.exists():
-        for mark in folder.iterdir():  # only a fetch's own marks, by the verdict (published.is_empty)
-            mark.unlink()
+        (folder / RECORD).unlink(missing_ok=True)
         folder.rmdir()
     os.replace(unpacked, folder)
 

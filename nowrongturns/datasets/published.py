@@ -15,7 +15,6 @@ from pathlib import Path
 from nowrongturns.datasets.catalog import DOWNLOADS
 
 RECORD = ".nowrongturns-data.json"  # what a download verified: {"members": {name: md5}, "source": url, ...}
-READY = ".nowrongturns-ready"  # the output of the rule fetch_data (Snakemake may delete it; RECORD stays)
 MD5_CACHE_VERSION = 1
 
 
@@ -27,17 +26,13 @@ class Verdict:
     md5s: dict = field(default_factory=dict)  # member -> its MD5, as found
 
 
-def ready_mark(folder: str) -> str:
-    return f"{folder}/{READY}"
-
-
 def is_empty(folder: Path) -> bool:
-    """No folder, or one that holds nothing but the marks a fetch leaves (Snakemake makes the folder of the fetch
-    job's output before the job; --forceall deletes only the mark). Anything else in it is someone's data."""
+    """No folder, or one that holds nothing but the record a fetch leaves (its files deleted since). Anything else
+    in it is someone's data."""
     if not folder.is_dir():
         return True
     with os.scandir(folder) as entries:
-        return all(e.name in (READY, RECORD) and e.is_file() for e in entries)
+        return all(e.name == RECORD and e.is_file() for e in entries)
 
 
 def read_record(folder: Path) -> dict:

@@ -73,6 +73,11 @@ def fetch_log(results: str, dataset: str) -> str:
     return f"{results}/logs/fetch_data/{dataset}.log"
 
 
+def published_mark(results: str, dataset: str) -> str:
+    """What the rule fetch_data leaves once a data set's folders hold its published files (datasets/ready.py)."""
+    return f"{results}/.cache/data/published/{dataset}.json"
+
+
 def benchmark(run: str, job: str) -> str:
     return f"{run}/benchmarks/{job}.tsv"
 
