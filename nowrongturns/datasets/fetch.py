@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from nowrongturns.datasets.catalog import DOWNLOADS, Archive, sources
+from nowrongturns.datasets.catalog import DOWNLOADS, FILE, Archive, sources
 from nowrongturns.datasets.published import RECORD, Verdict, file_md5, verdict
 from nowrongturns.storage.files import write_json
 from nowrongturns.storage.run_lock import waiting
@@ -95,21 +95,19 @@ def _from_source(dataset: str, url: str, attempt: Path, retries: int) -> Path:
     record = {"dataset": dataset, "source": url}
     if served is None:  # a template: each member on its own, each checked against its published MD5
         for member, md5 in row.members.items():
-            path = _download(url.replace("{file}", member), got / member, md5, retries)
+            path = _download(url.replace(FILE, member), got / member, md5, retries)
             (unpacked / member).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, unpacked / member)
     else:
         name, archive = served
         path = _download(url, got / name, archive.md5, retries)
         _unpack(path, archive, list(row.members), unpacked)
-        record.update(archive=name, archive_md5=archive.md5)
+        record.update(archive=name, archive_md5=archive.md5)  # None: the members' own checksums vouch for them
     record["members"] = {m: file_md5(unpacked / m) for m in row.members}
     wrong = [f"{m}: md5 {record['members'][m]}, published {md5}" for m, md5 in row.members.items()
              if md5 is not None and record["members"][m] != md5]
     if wrong:
         raise _Mismatch("unpacked files do not match their published checksums: " + "; ".join(wrong))
-    if served is None or served[1].md5 is None:
-        record.pop("archive_md5", None)  # the members' own published checksums vouched for them
     write_json(record, unpacked / RECORD)
     return unpacked
 
