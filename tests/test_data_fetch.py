@@ -11,6 +11,7 @@ import shutil
 import tarfile
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,14 @@ def cifar_batches() -> dict[str, bytes]:
     out["batches.meta"] = pickle.dumps({b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer",
                                                          b"dog", b"frog", b"horse", b"ship", b"truck"]})
     return out
+
+
+def zip_of(files: dict[str, bytes], inner: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(f"{inner}/{name}", data)
+    return buf.getvalue()
 
 
 def tar_gz(files: dict[str, bytes], inner: str) -> bytes:
@@ -196,9 +205,30 @@ def test_files_one_by_one_or_from_an_archive_without_a_published_checksum(http, 
     http.routes["/simple-examples.tgz"] = tar_gz({**PTB, "ptb.char.train.txt": b"c h a r"}, "simple-examples/data")
     assert fetch("ptb", tmp_path / "from_tgz", retries=0).state == "published"
     assert sorted(p.name for p in (tmp_path / "from_tgz").iterdir()) == sorted([*PTB, RECORD])
+    http.routes["/simple-examples.tgz"] = tar_gz(PTB, "./simple-examples/data")  # names as `tar -C dir .` writes
+    assert fetch("ptb", tmp_path / "dot_slash", retries=0).state == "published"
     http.routes["/simple-examples.tgz"] = tar_gz({**PTB, "ptb.test.txt": b"other words"}, "simple-examples/data")
     with pytest.raises(FetchError, match=r"ptb\.test\.txt: md5 [0-9a-f]{32}, published " + md5(PTB["ptb.test.txt"])):
         fetch("ptb", tmp_path / "wrong_member", retries=0)
+
+
+def test_a_zip_whose_files_have_no_checksums_of_their_own(http, tmp_path, monkeypatch):
+    """WikiText-2's case: only the zip's checksum is published. The fetched folder is recognised by the record of
+    its checked download; the same files unzipped by hand cannot be, and say why."""
+    tokens = {f"wiki.{s}.tokens": f" = {s} = \n words of {s} \n".encode() for s in ("train", "valid", "test")}
+    archive = zip_of(tokens, "wikitext-2")
+    base = DOWNLOADS["wikitext2"]
+    monkeypatch.setitem(DOWNLOADS, "wikitext2", Download(
+        dict.fromkeys(tokens), {"wikitext-2-v1.zip": Archive(md5(archive), "wikitext-2")},
+        (f"{http.url}/wikitext-2-v1.zip",), base.size, base.licence, base.homepage, base.about))
+    http.routes["/wikitext-2-v1.zip"] = archive
+    assert fetch("wikitext2", tmp_path / "wt2", retries=0).state == "published"
+    by_hand = tmp_path / "by_hand"
+    by_hand.mkdir()
+    for name, data in tokens.items():
+        (by_hand / name).write_bytes(data)
+    found = verdict("wikitext2", by_hand)
+    assert found.state == "unverifiable" and "no checksum of wiki.train.tokens" in found.reason
 
 
 def test_a_folder_present_and_wrong_is_refused_not_overwritten(http, tmp_path):

@@ -128,23 +128,25 @@ def _download(url: str, dest: Path, md5: str | None, retries: int) -> Path:
 
 
 def _unpack(archive_path: Path, archive: Archive, members: list[str], into: Path) -> None:
-    """Only the members, from the archive's inner folder, into `into`."""
+    """Only the members, from the archive's inner folder, into `into`. Names are read as written by tar or zip,
+    with or without a leading "./"; nothing else is extracted, so no name can write outside `into`."""
     wanted = {f"{archive.inner}/{m}": m for m in members}
     found = set()
     if archive_path.name.endswith(".zip"):
         with zipfile.ZipFile(archive_path) as z:
             for name in z.namelist():
-                if name in wanted:
-                    with z.open(name) as src, open(into / wanted[name], "wb") as dst:
+                if name.removeprefix("./") in wanted:
+                    with z.open(name) as src, open(into / wanted[name.removeprefix("./")], "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
-                    found.add(name)
+                    found.add(name.removeprefix("./"))
     else:
         with tarfile.open(archive_path) as t:
             for info in t:
-                if info.name in wanted and info.isfile():
-                    with t.extractfile(info) as src, open(into / wanted[info.name], "wb") as dst:
+                name = info.name.removeprefix("./")
+                if name in wanted and info.isfile():
+                    with t.extractfile(info) as src, open(into / wanted[name], "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
-                    found.add(info.name)
+                    found.add(name)
     missing = sorted(set(wanted) - found)
     if missing:
         raise _Mismatch(f"{archive_path.name} lacks {', '.join(missing)}")
