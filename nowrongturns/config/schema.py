@@ -17,8 +17,8 @@ from nowrongturns.datasets.catalog import DOWNLOADS
 @cache
 def schema() -> dict:
     """The config schema, with the lists it shares with the code filled in from the code: data sets,
-    models and zoo model names (registry), the data sets that download (datasets.catalog), figure kinds and the default figures (figure_kinds), the keys an override may set
-    (the run's settings)."""
+    models and zoo model names (registry), the data sets that download (datasets.catalog), figure kinds and
+    the default figures (figure_kinds), the keys an override may set (the run's settings)."""
     text = resources.files("nowrongturns").joinpath("config/schemas/config.schema.yaml").read_text()
     full = yaml.safe_load(text)
     defs = full["$defs"]

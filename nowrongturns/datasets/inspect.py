@@ -20,24 +20,20 @@ import numpy as np
 from nowrongturns.config.data_layout import check_image_folder, image_folder_classes, listed_files
 from nowrongturns.config.layouts import (
     CIFAR_BATCHES,
+    CIFAR_CLASSES,
     IMAGE_FOLDER_SPLITS,
     IMAGE_SUFFIXES,
     TEXT_NAMINGS,
     TEXT_SPLITS,
+    VAIHINGEN_GT,
+    VAIHINGEN_SUFFIXES,
+    VAIHINGEN_TEST_IDS,
+    VAIHINGEN_TILE,
     VAIHINGEN_TOP,
+    VAIHINGEN_TRAIN_IDS,
+    VAIHINGEN_VAL_IDS,
 )
 
-# The loaders' modules import torch, so their constants are repeated here; tests/test_data_inspect.py asserts
-# that they are equal.
-# = tasks/loaders/cifar10.py CLASSES
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# = tasks/loaders/vaihingen.py TRAIN_IDS/VAL_IDS/TEST_IDS
-VAIHINGEN_TRAIN_IDS = (1, 3, 5, 7, 13, 17, 21, 23, 26, 32, 37)
-VAIHINGEN_VAL_IDS = (11, 15, 28, 30, 34)
-VAIHINGEN_TEST_IDS = (2, 4, 6, 8, 10, 12, 14, 16, 20, 22, 24, 27, 29, 31, 33, 35, 38)
-VAIHINGEN_TILE = "top_mosaic_09cm_area{}"  # = tasks/loaders/vaihingen.py TILE_NAME
-VAIHINGEN_SUFFIXES = (".tif", ".png")  # = tasks/loaders/vaihingen.py SUFFIXES, in the order it tries them
-VAIHINGEN_GT = "gts_for_participants"  # load_tiles' default gt_dir
 VAIHINGEN_GT_COMPLETE = "ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE"  # the test tiles' labels, later
 
 IMAGENET_CLASSES = 1000

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nowrongturns.config.layouts import IMAGE_SUFFIXES
+from nowrongturns.config.layouts import CIFAR_CLASSES, IMAGE_SUFFIXES
 from nowrongturns.tasks.data import random_crop
 from nowrongturns.tasks.seeding import generator
 
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CLASSES = CIFAR_CLASSES
 MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean and std of the 50,000 training images, pixels in [0, 1]
 STD = (0.2470, 0.2435, 0.2616)
 VAL_SIZE = 5000

@@ -30,21 +30,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nowrongturns.config.layouts import VAIHINGEN_TOP
+from nowrongturns.config.layouts import (
+    VAIHINGEN_GT,
+    VAIHINGEN_SUFFIXES,
+    VAIHINGEN_TEST_IDS,
+    VAIHINGEN_TILE,
+    VAIHINGEN_TOP,
+    VAIHINGEN_TRAIN_IDS,
+    VAIHINGEN_VAL_IDS,
+)
 from nowrongturns.tasks.seeding import generator
 
 # ISPRS class colours, in label order
 COLORS = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
 CLASSES = ("impervious surfaces", "building", "low vegetation", "tree", "car", "clutter")
-TRAIN_IDS = (1, 3, 5, 7, 13, 17, 21, 23, 26, 32, 37)
-VAL_IDS = (11, 15, 28, 30, 34)
-TEST_IDS = (2, 4, 6, 8, 10, 12, 14, 16, 20, 22, 24, 27, 29, 31, 33, 35, 38)
+TRAIN_IDS, VAL_IDS, TEST_IDS = VAIHINGEN_TRAIN_IDS, VAIHINGEN_VAL_IDS, VAIHINGEN_TEST_IDS
 PATCH = 256
 TRAIN_PATCHES = 10_000
 VAL_PATCHES = 1_000
 VAL_PATCH_SEED = 0  # fixed: the validation patches are part of the data set, not of the run
-TILE_NAME = "top_mosaic_09cm_area{}"
-SUFFIXES = (".tif", ".png")
+TILE_NAME, SUFFIXES = VAIHINGEN_TILE, VAIHINGEN_SUFFIXES
 
 _CODES = np.array([(r << 16) | (g << 8) | b for r, g, b in COLORS])
 _ORDER = np.argsort(_CODES)
@@ -96,7 +101,7 @@ def _read_rgb(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image ({e})") from e
 
 
-def load_tiles(root, ids, gt_dir: str = "gts_for_participants") -> Tiles:
+def load_tiles(root, ids, gt_dir: str = VAIHINGEN_GT) -> Tiles:
     """The tiles `ids` from root/top/ and their labels from root/gt_dir/."""
     root = Path(root)
     images, labels = [], []
