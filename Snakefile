@@ -45,6 +45,7 @@ include: "rules/aggregate.smk"
 include: "rules/full_batch.smk"
 include: "rules/forks.smk"
 include: "rules/straight_path.smk"
+include: "rules/sharpness.smk"
 include: "rules/figures.smk"
 
 

@@ -4,10 +4,10 @@ Layers, top first; a module imports its own layer and those below, never above (
 
   cli, rank, __main__      the command line; one rank of a multi-rank job
   reference, replay        the passes a rule runs: the reference pass, the measurement over one segment,
-  full_batch, forks,         the full-batch gradient, decorrelated references (forks), the straight path
-  straight_path
-  stats, report_tables,    per-epoch statistics and loLR, the study tables, the figures (no torch)
-  plots
+  full_batch, forks,         the full-batch gradients, decorrelated references (forks), the straight path,
+  straight_path, sharpness   λ_max of the loss's Hessian
+  stats, report_tables,    per-epoch and per-block statistics and loLR, the study tables, the figures, the
+  plots, findings            numbers the analyses found (no torch)
   train/                   the one training loop (engine), optimizers and schedules, checkpoints, drift
   tasks/  geometry/        what is trained (data, models, the paper's data sets, seeding); the per-step
                            sums against every w* and RSI, EB, γ, loLR from them

@@ -122,7 +122,7 @@ def run_job(job: ReferenceJob | ReplayJob | FullBatchJob, mpi: str | None = None
         from nowrongturns.replay import run_segment
 
         run_segment(job.settings, job.run_id, job.run_dir, job.segment, job.start, job.end, job.targets, job.out,
-                    job.tolerance, job.forks, mpi=mpi)
+                    job.tolerance, job.forks, mpi=mpi, per_block=job.per_block)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ own among them, which biases γ upward (the random walk shows how much: γ ≈ (
 signal at all). A fork continues the run from epoch at_epoch with another seed (data order,
 augmentation, dropout) to the same budget. For t ≥ at_epoch, G_t took no part in building the fork's
 endpoint w*′, so γ against w*′ carries none of that bias; the replay measures against both.
+
+γ against w*′ also falls for a reason of geometry alone: late in training w_t is close to w* and
+d′_t = w_t − w*′ is mostly w* − w*′. The geometric null says how far: were G_t aligned with d_t as
+measured (γ) and otherwise without direction relative to w* − w*′, its expected γ against w*′ would
+be γ · cos(d, d′), where cos(d, d′) = (‖d‖² + ‖d′‖² − ‖w* − w*′‖²) / (2‖d‖‖d′‖) follows from the
+three distances (the law of cosines). γ against w*′ below that null is alignment with what is
+particular to the run's own endpoint (the induced bias among it); at or above it, the drop is geometry.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import torch
 
 from nowrongturns.config.settings import RunSettings
 from nowrongturns.geometry.metrics import for_target, metrics
@@ -24,6 +32,7 @@ from nowrongturns.train.checkpoints import (
     checkpoint_path,
     existing_checkpoints,
     load_checkpoint,
+    load_weights,
     on_reference_device,
     save_checkpoint,
     save_weights,
@@ -73,24 +82,33 @@ def run_fork(settings: RunSettings | dict, run_id: str, fork_id: str, at_epoch: 
         write_parquet(history[history["epoch"] >= at_epoch], history_path)
 
 
+def endpoint_distance(w_star_path, fork_w_star_path) -> float:
+    """‖w* − w*′‖, summed in float64."""
+    return float(torch.linalg.vector_norm(load_weights(w_star_path).double() - load_weights(fork_w_star_path).double()))
+
+
 def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[dict], fork_ids: list[str],
-                out_path) -> pd.DataFrame:
+                out_path, w_star_path, fork_w_star_paths: list) -> pd.DataFrame:
     """Per fork and epoch from its at_epoch on: γ against the run's own w* and against the fork's w*′ (mean,
-    std, quantiles, fraction negative over the epoch's steps), RSI and loLR against w*′, and the random
+    std, quantiles, fraction negative over the epoch's steps), RSI and loLR against w*′, the geometric null
+    for γ against w*′ (γ · cos(d, d′), the module says why) with cos(d, d′) and ‖w* − w*′‖, and the random
     walk's prediction against w*, the mean of (T − t)^(−1/2) over the epoch's steps (T steps in all).
     Against w*′ the random walk predicts 0."""
     raw, _ = read_segments(segment_paths)
     frames = []
-    for fork, fid in zip(forks, fork_ids, strict=True):
-        g = fork_steps(raw, budget, fid, fork["at_epoch"]).groupby("epoch", sort=True)
+    for fork, fid, fork_w_star in zip(forks, fork_ids, fork_w_star_paths, strict=True):
+        apart = endpoint_distance(w_star_path, fork_w_star)
+        g = fork_steps(raw, budget, fid, fork["at_epoch"], apart).groupby("epoch", sort=True)
         table = g.agg(n_steps=("step", "size"), gamma_own_mean=("gamma_own", "mean"),
                       gamma_fork_mean=("gamma_fork", "mean"), gamma_fork_std=("gamma_fork", "std"),
                       gamma_fork_q05=("gamma_fork", lambda v: v.quantile(0.05)),
                       gamma_fork_q95=("gamma_fork", lambda v: v.quantile(0.95)),
                       frac_gamma_fork_neg=("gamma_fork", lambda v: float((v.dropna() < 0).mean())),
                       rsi_fork_mean=("rsi_fork", "mean"), lolr_fork_median=("lolr_fork", "median"),
-                      d_fork_norm_mean=("d_fork_norm", "mean"),
+                      d_fork_norm_mean=("d_fork_norm", "mean"), d_own_norm_mean=("d_own_norm", "mean"),
+                      cos_d_dfork_mean=("cos_d_dfork", "mean"), gamma_fork_null_mean=("gamma_fork_null", "mean"),
                       random_walk_gamma_own=("random_walk_gamma_own", "mean")).reset_index()
+        table.insert(0, "w_star_distance", apart)
         table.insert(0, "seed", fork["seed"])
         table.insert(0, "at_epoch", fork["at_epoch"])
         table.insert(0, "fork", fid)
@@ -102,17 +120,23 @@ def forks_table(run_id: str, segment_paths: list[str], budget: int, forks: list[
     return out
 
 
-def fork_steps(raw: pd.DataFrame, budget: int, fid: str, at_epoch: int) -> pd.DataFrame:
+def fork_steps(raw: pd.DataFrame, budget: int, fid: str, at_epoch: int, apart: float = np.nan) -> pd.DataFrame:
     """Per step from at_epoch to the budget's end: γ against the own w* and the fork's w*′, RSI, loLR and ‖d‖
-    against w*′, and the random walk's γ against its own endpoint, (T − t)^(−1/2)."""
+    against w*′, the geometric null γ · cos(d, d′) from the distances (apart: ‖w* − w*′‖), and the random
+    walk's γ against its own endpoint, (T − t)^(−1/2)."""
     raw = raw[raw["epoch"] < budget]
     total = budget * int((raw["epoch"] == raw["epoch"].iloc[0]).sum())  # T: budget x steps per epoch
     own, fork = for_target(raw, budget), for_target(raw, fork_name(budget, fid))
     m = metrics(fork["g_dot_d"], fork["g_sq"], fork["d_sq"])
+    gamma_own = metrics(own["g_dot_d"], own["g_sq"], own["d_sq"])["gamma"]
+    d_sq, d_fork_sq = own["d_sq"].to_numpy(dtype=float), fork["d_sq"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # law of cosines in the triangle w_t, w*, w*′
+        cos_d = (d_sq + d_fork_sq - apart ** 2) / (2 * np.sqrt(d_sq * d_fork_sq))
     steps = fork["step"].to_numpy()
     per_step = pd.DataFrame({
         "epoch": fork["epoch"].to_numpy(), "step": steps,
-        "gamma_own": metrics(own["g_dot_d"], own["g_sq"], own["d_sq"])["gamma"],
+        "gamma_own": gamma_own, "d_own_norm": np.sqrt(d_sq), "cos_d_dfork": cos_d,
+        "gamma_fork_null": np.asarray(gamma_own) * cos_d,
         "gamma_fork": m["gamma"], "rsi_fork": m["rsi"], "lolr_fork": m["lolr"], "d_fork_norm": m["d_norm"],
         "random_walk_gamma_own": (total - steps) ** -0.5,
     })

@@ -198,36 +198,40 @@ def plot_random_walk(runs, drop_final_epoch):
     return fig
 
 
+FULL_BATCH_STYLES = {"eval": ("--", "full batch, eval mode (clean objective)"),
+                     "train_independent": (":", "full batch, train mode, independent draws"),
+                     "train_own_draws": ("-.", "full batch, train mode, the run's own draws (biased)")}
+
+
 def plot_full_batch(runs, drop_final_epoch):
-    """Full-batch γ (eval and train mode) against the minibatch γ per epoch; below, the share noise takes."""
+    """Full-batch γ (each mode) against the minibatch γ per epoch; below, the noise's share of the gradient
+    energy, 1 − ‖∇F‖² / E‖G‖², on the independent draws."""
     fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), sharex=True, layout="constrained")
     for i, run in enumerate(runs):
         df = epoch_rows(run["full_batch"], drop_final_epoch)
         df = df[df["target"] == "w*"]
         c = f"C{i}"
-        train = df[df["mode"] == "train"]
-        axes[0].plot(train["epoch"], train["gamma_minibatch"], "-", marker=".", color=c)
-        for mode, style in (("eval", "--"), ("train", ":")):
+        independent = df[df["mode"] == "train_independent"]
+        axes[0].plot(independent["epoch"], independent["gamma_minibatch"], "-", marker=".", color=c)
+        for mode, (style, _) in FULL_BATCH_STYLES.items():
             part = df[df["mode"] == mode]
             axes[0].plot(part["epoch"], part["gamma"], style, marker="x", color=c)
-        # Against the train-mode gradient: the objective the minibatches sample (eval mode is another one).
-        axes[1].plot(train["epoch"], train["noise_share"], ":", marker="x", color=c)
+        axes[1].plot(independent["epoch"], independent["noise_share"], ":", marker="x", color=c)
     handles = [Line2D([], [], color=f"C{i}", label=run["label"]) for i, run in enumerate(runs)] + [
-        Line2D([], [], color="gray", linestyle="-", marker=".", label="minibatch γ (epoch mean)"),
-        Line2D([], [], color="gray", linestyle="--", marker="x", label="full batch, eval mode"),
-        Line2D([], [], color="gray", linestyle=":", marker="x", label="full batch, train mode"),
-    ]
-    for ax in axes:
-        ax.axhline(0, color="black", linewidth=0.6)
+        Line2D([], [], color="gray", linestyle="-", marker=".", label="minibatch γ (epoch mean)")] + [
+        Line2D([], [], color="gray", linestyle=style, marker="x", label=label)
+        for style, label in FULL_BATCH_STYLES.values()]
+    axes[0].axhline(0, color="black", linewidth=0.6)
+    axes[1].set_ylim(0, 1.02)
     _style(axes[0], ylabel=GAMMA_LABEL)
-    _style(axes[1], "epoch (full batch at its start)", "noise share 1 − γ_minibatch / γ_full (train mode)")
+    _style(axes[1], "epoch (full batch at its start)", "noise share of E‖G‖², 1 − ‖∇F‖² / E‖G‖²")
     axes[0].legend(handles=handles, fontsize="small")
     return fig
 
 
 def plot_forks(runs, drop_final_epoch):
-    """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w*. The
-    final epoch stays: against w* it is where the induced bias is largest, against w*′ it is as any other."""
+    """γ against the run's own w* and against each fork's w*′, with the random walk's prediction for w* and the
+    geometric null for w*′ (γ · cos(d, d′): what the distances alone predict). The final epoch stays: against w* it is where the induced bias is largest, against w*′ it is as any other."""
     fig, axes = _per_run_columns(runs, 1)
     for j, run in enumerate(runs):
         ax = axes[0, j]
@@ -240,12 +244,73 @@ def plot_forks(runs, drop_final_epoch):
             c = f"C{k + 1}"
             x = part["epoch"].to_numpy()
             ax.plot(x, part["gamma_fork_mean"], "-", marker="x", color=c, label=f"γ against fork {fid}")
+            ax.plot(x, part["gamma_fork_null_mean"], ":", color=c, label=f"geometric null for {fid}: γ·cos(d, d′)")
             ax.fill_between(x, part["gamma_fork_mean"] - part["gamma_fork_std"],
                             part["gamma_fork_mean"] + part["gamma_fork_std"], color=c, alpha=0.2, linewidth=0)
         ax.axhline(0, color="black", linewidth=0.6)
         _style(ax, "epoch", GAMMA_LABEL if j == 0 else None)
         ax.set_title(run["label"])
         ax.legend(fontsize="small")
+    return fig
+
+
+def plot_update(runs, drop_final_epoch):
+    """Per run, side by side: γ of the minibatch gradient, cos(G, d), and of the update the optimizer took,
+    γ_u = cos(−u, d) (mean and min–max band per epoch); below, the fraction of ‖d‖ the update covers along d."""
+    fig, axes = _per_run_columns(runs, 2)
+    for j, run in enumerate(runs):
+        df = epoch_rows(run["epochs"], drop_final_epoch)
+        _banded(axes[0, j], df, "gamma", "gradient: γ = cos(G, d)", "C0")
+        _banded(axes[0, j], df, "cos_u_d", "update: γ_u = cos(−u, d)", "C3")
+        axes[1, j].plot(df["epoch"], df["u_rsi_mean"], marker=".", color="C3")
+        axes[0, j].axhline(0, color="black", linewidth=0.6)
+        axes[0, j].set_title(run["label"])
+        axes[0, j].legend(fontsize="small")
+        _style(axes[0, j], ylabel="cosine with d = w_t − w*" if j == 0 else None)
+        _style(axes[1, j], "epoch", "−u·d / ‖d‖² (mean)" if j == 0 else None)
+    return fig
+
+
+def plot_sharpness(runs, drop_final_epoch):
+    """Per run: λ_max of the loss's Hessian against 2/lr at the measured epoch starts (top), and the epoch's median
+    loLR against 2/λ_max (bottom), on log scales."""
+    fig, axes = _per_run_columns(runs, 2)
+    for j, run in enumerate(runs):
+        df = epoch_rows(run["sharpness"], drop_final_epoch)
+        top, bottom = axes[0, j], axes[1, j]
+        top.plot(df["epoch"], df["lambda_max"], marker=".", color="C0", label="λ_max (power iteration)")
+        top.plot(df["epoch"], df["two_over_lr"], "--", color="black", label="2 / lr in force")
+        bottom.plot(df["epoch"], df["lolr_median"], marker=".", color="C1", label="median loLR of the epoch")
+        bottom.plot(df["epoch"], df["two_over_lambda"], "--", color="C0", label="2 / λ_max")
+        for ax in (top, bottom):
+            ax.set_yscale("log", nonpositive="mask")
+            ax.legend(fontsize="small")
+        top.set_title(run["label"])
+        _style(top, ylabel="sharpness" if j == 0 else None)
+        _style(bottom, "epoch (estimate at its start)", "step size" if j == 0 else None)
+    return fig
+
+
+def plot_blocks(runs, drop_final_epoch):
+    """Per run, a heat map of γ_b, the mean over each epoch's steps of cos(G_b, d_b) of each parameter block
+    (rows, in the flat order: input side at the top) against epoch (columns); the colour scale is symmetric
+    about 0."""
+    fig, axes = _per_run_columns(runs, 1)
+    for j, run in enumerate(runs):
+        df = epoch_rows(run["blocks"], drop_final_epoch)
+        grid = df.pivot_table(index=["block_index", "block"], columns="epoch", values="gamma_mean").sort_index()
+        ax = axes[0, j]
+        limit = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
+        image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest",
+                          extent=(grid.columns.min() - 0.5, grid.columns.max() + 0.5, len(grid) - 0.5, -0.5))
+        names = [name for _, name in grid.index]
+        every = max(1, len(names) // 30)  # at most about 30 labels
+        ax.set_yticks(range(0, len(names), every), names[::every], fontsize="x-small")
+        ax.set_title(run["label"])
+        _style(ax, "epoch", "parameter block (module)" if j == 0 else None)
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="γ_b = cos(G_b, d_b), epoch mean")
     return fig
 
 
@@ -258,7 +323,9 @@ def plot_path(runs, drop_final_epoch):
             part = part.sort_values("alpha")
             bump = "monotone" if bool(part["monotone"].iloc[0]) else f"bump {part['max_bump'].iloc[0]:.2g}"
             start = "w0" if t == 0 else f"w_{t}"
-            label = f"{run['label']}: {start} → w* ({bump})"
+            bn = part["bn_statistics"].iloc[0] if "bn_statistics" in part else "none"
+            bn = "" if bn == "none" else f", BatchNorm statistics {'recomputed' if bn == 'recompute' else 'interpolated'}"
+            label = f"{run['label']}: {start} → w* ({bump}{bn})"
             axes[0].plot(part["alpha"], part["train_loss"], marker=".", color=f"C{k}", label=label)
             axes[1].plot(part["alpha"], part["gamma"], marker=".", color=f"C{k}")
             k += 1
@@ -310,6 +377,9 @@ _PLOTTERS = {
     "forks": plot_forks,
     "path": plot_path,
     "schedules": plot_schedules,
+    "update": plot_update,
+    "sharpness": plot_sharpness,
+    "blocks": plot_blocks,
     "gamma": plot_gamma,
     "stacked": plot_stacked,
     "lolr": plot_lolr,

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from nowrongturns.config.settings import RunSettings
+from nowrongturns.geometry.blocks import parameter_blocks
 from nowrongturns.geometry.recorder import GeometryRecorder
 from nowrongturns.parallel import distributed, launch
 from nowrongturns.parallel.device import device_name
@@ -27,13 +28,13 @@ log = logging.getLogger("nowrongturns")
 
 def run_segment(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
                 targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None,
-                mpi: str | None = None) -> dict | None:
+                mpi: str | None = None, per_block: bool = False) -> dict | None:
     """run_replay, one process at a time per run and segment (run_lock); with world_size > 1 that process
     starts the ranks (launch.py) and returns None."""
     run = RunSettings.of(settings)
     with exclusive(lock_path(run_dir, f"segment_{segment}"), f"run {run_id} segment {segment}"):
         if not launch.needs_ranks(run):
-            return run_replay(run, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks)
+            return run_replay(run, run_id, run_dir, segment, start, end, targets, out_path, tolerance, forks, per_block)
         # The ranks' backend (NCCL or gloo) follows the device the reference pass used.
         state = load_checkpoint(checkpoint_path(run_dir, start), run_id)
         run = on_reference_device(run, state, run_id)
@@ -46,7 +47,8 @@ def run_segment(settings: RunSettings | dict, run_id: str, run_dir, segment: int
 
 
 def run_replay(settings: RunSettings | dict, run_id: str, run_dir, segment: int, start: int, end: int,
-               targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None) -> dict:
+               targets: dict, out_path, tolerance: float = 0.0, forks: dict | None = None,
+               per_block: bool = False) -> dict:
     """Replay epochs [start, end) and record the sums against every target w*.
 
     targets: {epoch budget: path of that budget's w*}. The run's own w* is the target of
@@ -79,7 +81,10 @@ def run_replay(settings: RunSettings | dict, run_id: str, run_dir, segment: int,
     log.info("replay of %s, segment %d (epochs %d-%d, %d steps) on %s, against the w* of budgets %s%s",
              run_id, segment, start, end - 1, (end - start) * trainer.steps_per_epoch, device_name(trainer.device),
              budgets, f"; this rank measures weights {part.start}..{part.stop - 1}" if trainer.group.active else "")
-    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, run.weight_decay)
+    if per_block and trainer.group.active:
+        raise ValueError(f"run {run_id}: per-block sums are measured in one process, not {trainer.group.world_size}")
+    blocks = parameter_blocks(trainer.model) if per_block else None
+    recorder = _recorder(trainer, mine, part, w_stars, forks, start, end, run.weight_decay, blocks)
     squares = _train(trainer, recorder, mine, w_stars, end)
     ref_state = load_checkpoint(checkpoint_path(run_dir, end), run_id)
     dist = _distances(trainer, mine.data, trainer.weights_from_state(ref_state)[part], w_start, w_stars, squares)
@@ -131,7 +136,7 @@ def _checked(trainer: Trainer, states: tuple[dict, dict], dist: dict, raw, budge
 
 
 def _recorder(trainer: Trainer, mine, part: slice, w_stars: dict, forks: dict, start: int, end: int,
-              weight_decay: float) -> GeometryRecorder:
+              weight_decay: float, blocks=None) -> GeometryRecorder:
     """The per-step sums against every budget's w* and every fork's w*′ (this rank's slice of each), each target
     recorded for the steps of its budget's epochs only."""
     names, ends = [*w_stars, *forks], [*w_stars, *(f["budget"] for f in forks.values())]
@@ -139,7 +144,8 @@ def _recorder(trainer: Trainer, mine, part: slice, w_stars: dict, forks: dict, s
     steps_per_epoch = trainer.steps_per_epoch
     return GeometryRecorder(mine, [*w_stars.values(), *fork_stars], (end - start) * steps_per_epoch,
                             weight_decay, limits=[(min(b, end) - start) * steps_per_epoch for b in ends],
-                            names=names, combine=lambda a: distributed.sum_over_ranks(a, trainer.device))
+                            names=names, combine=lambda a: distributed.sum_over_ranks(a, trainer.device),
+                            blocks=blocks)
 
 
 def _distances(trainer: Trainer, w: torch.Tensor, w_ref: torch.Tensor, w_start: torch.Tensor, w_stars: dict,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nowrongturns.geometry.metrics import for_target, step_table
+from nowrongturns.geometry.metrics import OWN_STEP_LIMIT, for_target, own_step_share, step_table
 from nowrongturns.storage.files import read_table, write_json, write_parquet
 
-EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm"]
+# cos_u_d and u_rsi: the optimizer's update u = w_{t+1} − w_t in place of G (γ_u = cos(−u, d), −u·d / ‖d‖²).
+EPOCH_METRICS = ["rsi", "eb", "gamma", "lolr", "d_norm", "cos_u_d", "u_rsi"]
 QUANTILES = {"q05": 0.05, "q50": 0.50, "q95": 0.95}
 
 
@@ -71,13 +72,17 @@ def epoch_stats(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def lolr_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """loLR per epoch (mean and median of the per-step values) beside the lr actually used."""
+    """loLR per epoch (mean and median of the per-step values) beside the lr actually used, and the share of the
+    median that the step's own size makes up by construction (own_step_share; geometry.metrics says why), with
+    own_step_dominant where it is OWN_STEP_LIMIT or more."""
     last = int(steps["epoch"].max())
     g = steps.groupby(["run_id", "epoch"], sort=True)
     out = g.agg(lr=("lr", "mean"), lolr_mean=("lolr", "mean"), lolr_median=("lolr", "median")).reset_index()
     out.insert(2, "final_epoch", out["epoch"] == last)
     out["ratio_mean"] = out["lolr_mean"] / out["lr"]
     out["ratio_median"] = out["lolr_median"] / out["lr"]
+    out["own_step_share"] = own_step_share(out["lr"], out["lolr_median"])
+    out["own_step_dominant"] = out["own_step_share"] >= OWN_STEP_LIMIT  # NaN compares False
     return out
 
 
@@ -88,3 +93,33 @@ def aggregate(run_id: str, segment_paths: list[str], budget: int, grad_clip: flo
     write_parquet(epoch_stats(steps), epochs_path)
     write_parquet(lolr_table(steps), lolr_path)
     return steps
+
+
+def blocks_table(run_id: str, segment_paths: list[str], budget: int, out_path) -> pd.DataFrame:
+    """Per epoch and parameter block (measure.per_block), against the run's own w*: the mean and median over the
+    epoch's steps of the block's γ_b = G_b·d_b / (‖G_b‖‖d_b‖) and RSI_b = G_b·d_b / ‖d_b‖², and the block's mean
+    shares of ‖d‖² and of ‖G‖². Blocks keep the flat order (block_index)."""
+    raw, _ = read_segments(segment_paths)
+    own = for_target(raw, budget, budget)
+    names = [c.split("#", 1)[1] for c in own.columns if c.startswith("g_sq#")]
+    if not names:
+        raise ValueError(f"segments {segment_paths} hold no per-block sums: were they replayed with "
+                         f"measure.per_block: true?")
+    epoch = own["epoch"].to_numpy()
+    frames = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for index, name in enumerate(names):
+            g_d, g_sq, d_sq = (own[f"{c}#{name}"].to_numpy(dtype=np.float64) for c in ("g_dot_d", "g_sq", "d_sq"))
+            per_step = pd.DataFrame({"epoch": epoch, "gamma": g_d / np.sqrt(g_sq * d_sq), "rsi": g_d / d_sq,
+                                     "d_share": d_sq / own["d_sq"].to_numpy(), "g_share": g_sq / own["g_sq"].to_numpy()})
+            stats = per_step.groupby("epoch").agg(gamma_mean=("gamma", "mean"), gamma_median=("gamma", "median"),
+                                                  rsi_mean=("rsi", "mean"), d_share_mean=("d_share", "mean"),
+                                                  g_share_mean=("g_share", "mean")).reset_index()
+            frames.append(stats.assign(block=name, block_index=index))
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "run_id", run_id)
+    out["final_epoch"] = out["epoch"] == budget - 1
+    first = ["run_id", "block_index", "block", "epoch"]
+    out = out[first + [c for c in out.columns if c not in first]]
+    write_parquet(out, out_path)
+    return out

@@ -22,3 +22,24 @@ rule aggregate:
         grad_clip=W.grad_clip,
     script:
         "../scripts/aggregate.py"
+
+
+rule blocks:
+    """The run's per-block table: γ, RSI and the shares of ‖d‖² and ‖G‖² per parameter block and epoch."""
+    input:
+        W.segment_files,
+    output:
+        paths.table(RUNS, "blocks"),
+    log:
+        paths.log(RUNS, "blocks"),
+    benchmark:
+        paths.benchmark(RUNS, "blocks")
+    conda:
+        "../envs/nowrongturns.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        budget=W.epochs,
+    script:
+        "../scripts/blocks.py"

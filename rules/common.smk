@@ -4,7 +4,7 @@ from snakemake.exceptions import WorkflowError
 
 from nowrongturns.storage import paths
 from nowrongturns.config import RUN_ID_PATTERN, ConfigError, load
-from nowrongturns.config.figure_kinds import KINDS
+from nowrongturns.config.figure_kinds import FULL_BATCH_MODES, KINDS
 from nowrongturns.config.wiring import Wiring, one_of
 
 try:
@@ -26,6 +26,7 @@ wildcard_constraints:
     fighash=r"[0-9a-f]{10}",
     tablehash=r"[0-9a-f]{10}",
     runshash=r"[0-9a-f]{10}",
+    findingshash=r"[0-9a-f]{10}",
     fork=r"at\d+-seed\d+",
 
 

@@ -102,3 +102,28 @@ rule drift_summary:
         tolerance=PIPE.measure["drift_tolerance"],
     script:
         "../scripts/drift_summary.py"
+
+
+rule findings:
+    """The numbers the analyses found (full batch, forks, path, update, schedules), from the tables, as one page."""
+    input:
+        W.findings_inputs,
+    output:
+        report(
+            paths.findings(RESULTS, "{findingshash}"),
+            caption="../report/findings.rst",
+            category="Findings",
+            labels={"table": "numbers from the tables"},
+        ),
+    log:
+        paths.report_log(RESULTS, "findings-{findingshash}"),
+    conda:
+        "../envs/nowrongturns.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        studies=W.findings_studies,
+        drop_final_epoch=PIPE.figures["drop_final_epoch"],
+    script:
+        "../scripts/findings.py"

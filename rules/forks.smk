@@ -28,9 +28,11 @@ rule fork:
 
 
 rule forks_table:
-    """γ against the run's w* and against each fork's w*′, per epoch from the fork on."""
+    """γ against the run's w* and against each fork's w*′, per epoch from the fork on, with the geometric null."""
     input:
-        W.segment_files,
+        segments=W.segment_files,
+        w_star=W.own_w_star,
+        fork_w_stars=W.fork_w_stars,
     output:
         paths.table(RUNS, "forks"),
     log:

@@ -1,5 +1,5 @@
 rule full_batch_segment:
-    """Replay one segment and take the full-batch gradient (eval and train mode) at the chosen epochs."""
+    """Replay one segment and take the full-batch gradients (FULL_BATCH_MODES) at the chosen epochs."""
     input:
         lambda w: W.full_batch(w).inputs(),
     output:
@@ -23,6 +23,7 @@ rule full_batch_segment:
         run_dir=W.run_dir,
         bounds=W.job_field(W.full_batch, "bounds"),
         every=PIPE.measure["full_batch_every"],
+        modes=FULL_BATCH_MODES,  # what the job measures: a change reruns it
         tolerance=PIPE.measure["drift_tolerance"],
     script:
         "../scripts/full_batch_segment.py"

@@ -24,5 +24,6 @@ rule measure_segment:
         run_dir=W.run_dir,
         bounds=W.job_field(W.replay, "bounds"),
         tolerance=PIPE.measure["drift_tolerance"],
+        per_block=PIPE.measure["per_block"],
     script:
         "../scripts/measure_segment.py"

@@ -22,5 +22,7 @@ rule straight_path:
         trunk_dir=W.trunk_dir,
         from_epochs=PIPE.measure["path_from"],
         points=PIPE.measure["path_points"],
+        path_bn=PIPE.measure["path_bn"],
+        path_bn_batches=PIPE.measure["path_bn_batches"],
     script:
         "../scripts/straight_path.py"

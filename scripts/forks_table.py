@@ -9,6 +9,6 @@ from nowrongturns.forks import forks_table  # noqa: E402
 from nowrongturns.logs import logged  # noqa: E402
 
 with logged(sm.log[0]) as log:
-    table = forks_table(sm.wildcards.run, list(sm.input), sm.params.budget, sm.params.forks, sm.params.fork_ids,
-                        sm.output[0])
+    table = forks_table(sm.wildcards.run, list(sm.input.segments), sm.params.budget, sm.params.forks,
+                        sm.params.fork_ids, sm.output[0], sm.input.w_star, list(sm.input.fork_w_stars))
     log.info("forks table: %d rows for forks %s", len(table), sm.params.fork_ids)

@@ -13,4 +13,5 @@ start, end = sm.params.bounds
 with logged(sm.log[0]):
     settings = {**sm.params.settings, **runtime_settings(sm.config, sm.wildcards.run)}
     run_segment(settings, sm.wildcards.run, sm.params.run_dir, int(sm.wildcards.segment), start, end,
-                sm.params.targets, sm.output[0], sm.params.tolerance, sm.params.forks, mpi=sm.resources.get("mpi"))
+                sm.params.targets, sm.output[0], sm.params.tolerance, sm.params.forks, mpi=sm.resources.get("mpi"),
+                per_block=sm.params.per_block)

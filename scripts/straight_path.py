@@ -12,4 +12,4 @@ from nowrongturns.straight_path import run_straight_path  # noqa: E402
 with logged(sm.log[0]):
     settings = {**sm.params.settings, **runtime_settings(sm.config, sm.wildcards.run)}
     run_straight_path(settings, sm.wildcards.run, sm.params.trunk, sm.params.trunk_dir, sm.params.from_epochs,
-                      sm.params.points, sm.input.w_star, sm.output[0])
+                      sm.params.points, sm.input.w_star, sm.output[0], sm.params.path_bn, sm.params.path_bn_batches)

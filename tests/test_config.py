@@ -5,7 +5,9 @@ import json
 import pytest
 import yaml
 
-from nowrongturns.config import ConfigError, load, load_file, read_config_file, run_hash
+from nowrongturns.config import ConfigError, load, load_file, normalize, read_config_file, run_hash
+from nowrongturns.config.lolr_source import LOLR_DERIVATION
+from nowrongturns.config.runs import identify, label_for
 
 from .conftest import ROOT
 
@@ -17,13 +19,15 @@ def _cfg(**study):
 
 def test_default_config_expands_to_the_documented_studies():
     pipe = load_file(ROOT / "config.yaml")
-    assert set(pipe.studies) == {"optimizers", "seeds", "cnn", "schedules", "counterexamples", "random_walk"}
+    assert set(pipe.studies) == {"optimizers", "seeds", "cnn", "independent", "schedules", "counterexamples",
+                                 "random_walk"}
     assert len(pipe.studies["seeds"].runs) == 3
     # The seed-0 momentum run is shared between two studies: one folder, trained once; so is the SGD run.
     shared = set(pipe.studies["seeds"].runs) & set(pipe.studies["optimizers"].runs)
     assert len(shared) == 1
     assert len(set(pipe.studies["schedules"].runs) & set(pipe.studies["optimizers"].runs)) == 1
-    assert len(pipe.runs) == 11
+    assert pipe.studies["independent"].runs == pipe.studies["optimizers"].runs[:1]  # SGD, with its fork at epoch 0
+    assert len(pipe.runs) == 13
 
 
 def test_grid_and_joined_grids():
@@ -198,6 +202,16 @@ def test_a_lolr_schedule_is_named_by_its_source():
     other = load(_two_studies({"lolr_scale": 0.01}, {"lr": 0.1}))
     assert other.studies["follow"].runs != [follower]
     assert load(_two_studies({"lolr_scale": 0.01, "lr": 9.0})).studies["follow"].runs == [follower]
+    # How the lr is derived joins the name: a new method names new runs instead of reusing stale ones.
+    assert settings["lolr_derivation"] == LOLR_DERIVATION
+    assert follower != identify(normalize({**settings, "lolr_derivation": "epoch-median/v1"})).run_id
+    # Against a fork at epoch 0 of the source: its forks table, and another run with a legend of its own.
+    forked = load(_two_studies({"lolr_scale": 0.01, "lolr_target": "at0-seed1"},
+                               {"forks": [{"at_epoch": 0, "seed": 1}]}))
+    (fork_follower,) = forked.studies["follow"].runs
+    assert forked.runs[fork_follower].settings["lolr_path"] == f"results/runs/{source}/forks.parquet"
+    assert fork_follower != follower
+    assert label_for(forked.runs[fork_follower].settings, "schedule", {}) == "schedule=lolr/at0-seed1"
     ambiguous = _two_studies({})
     ambiguous["studies"]["src"]["overrides"] = {"lr": [0.05, 0.1]}  # both labelled optimizer=sgd
     with pytest.raises(ConfigError, match="2 runs of study 'src' have that label"):
@@ -208,6 +222,8 @@ def test_a_lolr_schedule_is_named_by_its_source():
     ({"dataset": "gaussian_regression", "model": "alm"}, {}, ["that run is on dataset 'digits'", "'gaussian_regression'"]),
     ({"epochs": 30}, {}, ["that run has 20 epochs of loLR, this one needs 30"]),
     ({"lr_scaling": "sqrt_batch"}, {}, ["studies.follow.base.lr_scaling = 'sqrt_batch'"]),
+    ({"lolr_target": "at0-seed1"}, {"forks": [{"at_epoch": 2, "seed": 1}]},
+     ["studies.follow.base.lolr_target = 'at0-seed1'", "declares no such fork (its forks: ['at2-seed1'])"]),
 ])
 def test_a_lolr_source_must_fit(follower, source, words):
     with pytest.raises(ConfigError) as err:

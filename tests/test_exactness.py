@@ -220,3 +220,22 @@ def test_gpu_kernel_policies_set_the_documented_switches(monkeypatch):
         torch.backends.cudnn.benchmark = False
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = True
+
+
+def test_bf16_autocast_replays_bitwise_from_a_checkpoint(tmp_path, make_settings):
+    """precision bf16: float32 master weights, the training forward under bfloat16 autocast. Replayed from a
+    checkpoint in another Trainer, the run lands on the same w* bit for bit, and it is not the float32 run."""
+    from nowrongturns.reference import run_reference
+    from nowrongturns.replay import run_replay
+    from nowrongturns.train.engine import Trainer
+
+    s = make_settings(**{**CNN, "epochs": 2, "precision": "bf16", "device": "cpu"})
+    ref = tmp_path / "reference"
+    run_reference(s, "bf", tmp_path, 1, ref / "w0.pt", ref / "w_star.pt", ref / "history.parquet")
+    w_star = load_tensors(ref / "w_star.pt")["w"]
+    assert w_star.dtype == torch.float32
+    info = run_replay(s, "bf", tmp_path, 1, 1, 2, {2: ref / "w_star.pt"}, tmp_path / "segment_1.parquet")
+    assert info["drift"] == 0.0 and info["buffer_drift"] == 0.0
+    float32 = Trainer({**s, "precision": "float32"})
+    float32.train(2)
+    assert not torch.equal(float32.flat.data, w_star)  # autocast did change the arithmetic

@@ -3,9 +3,10 @@ exactly the run continued with another seed, resumable."""
 import logging
 
 import numpy as np
+import pandas as pd
 import torch
 
-from nowrongturns.forks import fork_gamma_steps, forks_table, run_fork
+from nowrongturns.forks import fork_gamma_steps, fork_steps, forks_table, run_fork
 from nowrongturns.reference import run_reference
 from nowrongturns.replay import run_replay
 from nowrongturns.train.checkpoints import load_weights
@@ -40,8 +41,12 @@ def test_random_walk_gamma_against_a_fork_is_zero_in_expectation(tmp_path, make_
     # For t >= 2 epochs, ξ_t is independent of w_t − w*′: γ = cos(ξ_t, w_t − w*′) has mean 0 and std 1/√d.
     assert abs(gamma.mean()) < 4 / np.sqrt(dim * n)
     assert 0.8 < gamma.std() * np.sqrt(dim) < 1.2
-    table = forks_table("rw", [segment], 4, [{"at_epoch": 2, "seed": 1}], [fid], tmp_path / "forks.parquet")
+    w_star = run / "reference/w_star.pt"
+    table = forks_table("rw", [segment], 4, [{"at_epoch": 2, "seed": 1}], [fid], tmp_path / "forks.parquet",
+                        w_star, [w_fork])
     assert list(table["epoch"]) == [2, 3] and list(table["n_steps"]) == [spe, spe]
+    apart = torch.linalg.vector_norm(load_weights(w_star).double() - load_weights(w_fork).double())
+    assert np.allclose(table["w_star_distance"], float(apart), rtol=1e-12)
     # Against its own endpoint the same steps show the induced bias, γ ≈ (T − t)^(−1/2).
     assert np.allclose(table["gamma_own_mean"], table["random_walk_gamma_own"], rtol=0.1)
     assert (table["gamma_own_mean"] > 10 * table["gamma_fork_mean"].abs()).all()
@@ -75,3 +80,28 @@ def test_a_fork_at_epoch_zero_is_an_independent_run_from_the_same_w0(tmp_path, m
     independent = Trainer({**s, "seed": 3})  # w0 of the random walk is 0 whatever the seed
     independent.train(2)
     assert torch.equal(load_weights(w_fork), independent.flat.data)
+
+
+def test_geometric_null_is_gamma_times_the_cosine_of_the_two_displacements():
+    """cos(d, d′) from the three distances is the cosine of the vectors; and a G aligned with d as measured and
+    otherwise isotropic has, on average, γ against w*′ = γ · cos(d, d′): the null the figure draws."""
+    rng = np.random.default_rng(0)
+    dim, steps = 5_000, 400
+    w_star, w_fork = rng.normal(size=dim), rng.normal(size=dim)
+    rows = []
+    for step in range(steps):
+        w = w_star + rng.normal(size=dim) * 0.3
+        d, d_fork = w - w_star, w - w_fork
+        noise = rng.normal(size=dim)
+        noise -= (noise @ d) / (d @ d) * d  # isotropic in the complement of d
+        g = 0.4 * d / np.linalg.norm(d) + noise / np.linalg.norm(noise)
+        rows.append({"epoch": 0, "step": step, "g_sq": g @ g, "g_dot_d@1": g @ d, "d_sq@1": d @ d,
+                     "g_dot_d@1:f": g @ d_fork, "d_sq@1:f": d_fork @ d_fork,
+                     "cos": (d @ d_fork) / np.linalg.norm(d) / np.linalg.norm(d_fork)})
+    raw = pd.DataFrame(rows)
+    per_step = fork_steps(raw, 1, "f", 0, float(np.linalg.norm(w_star - w_fork)))
+    assert np.allclose(per_step["cos_d_dfork"], raw["cos"], rtol=1e-9, atol=1e-12)
+    assert np.allclose(per_step["gamma_fork_null"], per_step["gamma_own"] * raw["cos"], rtol=1e-9, atol=1e-12)
+    # The off-d part of G projects on w* − w*′ with std about 1/√dim per step: the mean over steps meets the null.
+    gap = (per_step["gamma_fork"] - per_step["gamma_fork_null"]).mean()
+    assert abs(gap) < 4 / np.sqrt(dim * steps), gap

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from nowrongturns.full_batch import MODES, full_batch_epochs, full_batch_gradient, sums_against
+from nowrongturns.full_batch import MODES, full_batch_epochs, full_batch_gradient, independent_seed, sums_against
 from nowrongturns.geometry.metrics import metrics
 from nowrongturns.train.engine import Trainer
 
@@ -53,7 +53,8 @@ def test_full_batch_gradients_leave_the_trajectory_untouched(make_settings):
         rng = torch.get_rng_state()
         grads = {mode: full_batch_gradient(measured, mode).grad for mode in MODES}
         assert torch.equal(torch.get_rng_state(), rng)
-        assert grads["eval"].dtype == torch.float64 and not torch.equal(grads["eval"], grads["train"])
+        assert grads["eval"].dtype == torch.float64 and not torch.equal(grads["eval"], grads["train_own_draws"])
+        assert not torch.equal(grads["train_independent"], grads["train_own_draws"])
         measured.run_epoch()
         plain.run_epoch()
     assert torch.equal(measured.flat.data, plain.flat.data)
@@ -65,3 +66,27 @@ def test_full_batch_epochs_are_each_segment_start_and_every_nth():
     assert full_batch_epochs(0, 10, 4) == [0, 4, 8]
     assert full_batch_epochs(10, 20, 4) == [10, 12, 16]
     assert full_batch_epochs(3, 5, 1) == [3, 4]
+
+
+def test_train_modes_draw_the_run_own_or_an_independent_epoch(make_settings):
+    """train_own_draws is the mean of the epoch's own minibatch gradients at w_t; train_independent that of an
+    epoch drawn from (seed, epoch, "full_batch"), the run's seed given back after it. Both report E‖G‖² of
+    the same minibatches, so the noise share 1 − ‖∇F‖² / E‖G‖² is the closed form from the gradients."""
+    s = make_settings(model="mlp", width=8, depth=1, augment=True, dropout=0.2, epochs=1, batch_size=256,
+                      device="cpu", precision="float64")
+    trainer = Trainer(s)
+    measured = {mode: full_batch_gradient(trainer, mode) for mode in ("train_own_draws", "train_independent")}
+    assert trainer.settings.seed == trainer.task.seed == s["seed"]
+    for mode, seed in (("train_own_draws", s["seed"]), ("train_independent", independent_seed(s["seed"], 0))):
+        trainer.reseed(seed)
+        plan, grads = trainer.plan(0), []
+        for i in range(trainer.steps_per_epoch):
+            trainer.gradient(plan, i, 0)
+            grads.append(trainer.flat.grad.double().clone())
+        trainer.reseed(s["seed"])
+        mean = torch.stack(grads).mean(0)
+        energy = torch.stack([g @ g for g in grads]).mean()
+        assert torch.allclose(measured[mode].grad, mean, rtol=1e-12, atol=1e-18), mode
+        assert measured[mode].minibatch_g_sq == pytest.approx(float(energy), rel=1e-12)
+        share = 1 - float(mean @ mean) / float(energy)
+        assert 0 < share < 1, (mode, share)

@@ -56,6 +56,7 @@ def test_isotropic_quadratic_gives_ones(backend):
     assert row["u_norm"] == pytest.approx(0.1 * d, rel=1e-13)
     assert row["u_dot_d"] == pytest.approx(-0.1 * d**2, rel=1e-13)
     assert row["cos_u_d"] == pytest.approx(1.0, rel=1e-13)
+    assert row["u_rsi"] == pytest.approx(0.1, rel=1e-13)  # the update's RSI −u·d / ‖d‖² = lr × RSI
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -208,3 +209,32 @@ def test_backends_handle_rows_out_of_order(make_settings):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="unknown geometry backend 'cuda'"):
         GeometryRecorder(FlatParams(_vector([1.0, 2.0])), torch.zeros(2), 1, backend="cuda")
+
+
+def test_per_block_sums_add_up_to_the_whole_on_every_backend(backend, make_settings):
+    """A CNN (conv, BatchNorm, linear blocks) replayed with and without blocks: the blocks' G_b·d_b, ‖G_b‖²,
+    ‖d_b‖² add up to the whole to float64 rounding, and the whole equals the unblocked pass's."""
+    from nowrongturns.geometry.blocks import parameter_blocks
+    from nowrongturns.geometry.recorder import block_column
+
+    s = make_settings(model="cnn", width=4, depth=1, optimizer="momentum", weight_decay=1e-3, epochs=2,
+                      batch_size=256, device="cpu")
+    ref = Trainer(s)
+    ref.train(2)
+    w_star = ref.flat.data.clone()
+    tables = {}
+    for blocked in (False, True):
+        t = Trainer(s)
+        blocks = parameter_blocks(t.model) if blocked else None
+        n = 2 * t.steps_per_epoch
+        rec = GeometryRecorder(t.flat, w_star, n, 1e-3, backend=backend, blocks=blocks)
+        t.train(2, recorder=rec)
+        tables[blocked] = rec.raw([k // t.steps_per_epoch for k in range(n)], range(n), [0.05] * n)
+    blocks = parameter_blocks(Trainer(s).model)
+    assert [b.name for b in blocks][:2] == ["features.0", "features.1"] and blocks[-1].end == ref.flat.numel
+    raw = tables[True]
+    for whole, part in (("g_sq", "g_sq#{}"), ("g_dot_d@0", "g_dot_d#{}@0"), ("d_sq@0", "d_sq#{}@0")):
+        summed = sum(raw[part.format(b.name)] for b in blocks)
+        assert np.allclose(summed, raw[whole], rtol=1e-12, atol=0), whole
+        assert np.allclose(raw[whole], tables[False][whole], rtol=1e-12, atol=0), whole
+    assert block_column("g_sq", "features.0") in raw

@@ -19,13 +19,15 @@ LAYERS = [
     ("parallel",),
     ("tasks", "geometry"),
     ("train",),
-    ("reference", "replay", "full_batch", "forks", "straight_path", "stats", "report_tables", "plots"),
+    ("reference", "replay", "full_batch", "forks", "straight_path", "sharpness", "stats", "report_tables", "plots",
+     "findings"),
     ("cli", "rank", "__main__"),
 ]
 # What Snakemake imports to plan, and what the report steps run: none of it may pull in torch.
 TORCH_FREE = ["nowrongturns.config", "nowrongturns.datasets.fetch", "nowrongturns.datasets.inspect",
               "nowrongturns.datasets.command", "nowrongturns.config.wiring", "nowrongturns.config.jobs", "nowrongturns.storage",
-              "nowrongturns.stats", "nowrongturns.plots", "nowrongturns.report_tables", "nowrongturns.geometry.metrics"]
+              "nowrongturns.stats", "nowrongturns.plots", "nowrongturns.report_tables", "nowrongturns.geometry.metrics",
+              "nowrongturns.findings"]
 
 
 def module_name(path) -> str:
@@ -95,3 +97,4 @@ def test_planning_and_report_modules_do_not_import_torch():
             "        print(m); break\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"importing {out.stdout.strip()} loads torch"
+

@@ -5,6 +5,7 @@ import pytest
 
 from nowrongturns.config import run_hash
 from nowrongturns.config.settings import RunSettings
+from nowrongturns.train.engine import Trainer
 from nowrongturns.train.optim import lr_at, weight_decay_at
 
 
@@ -26,6 +27,33 @@ def test_cosine_with_warmup(run_settings):
     assert lr_at(s, 9, 10) == pytest.approx(1.0)
     assert lr_at(s, 10, 10) == pytest.approx(1.0)  # cosine starts at the top
     assert lr_at(s, 20, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+@pytest.mark.parametrize(("shape", "decay"), [("linear", lambda p: 1 - p),
+                                              ("cosine", lambda p: 0.5 * (1 + math.cos(math.pi * p))),
+                                              ("sqrt", lambda p: 1 - math.sqrt(p))])
+def test_warmup_stable_decay(run_settings, shape, decay):
+    # 5 epochs of 10 steps: warm-up over steps 0-3, stable to step 39, the last 20% (10 steps) decay.
+    s = run_settings(lr=2.0, schedule="wsd", warmup_steps=4, decay_fraction=0.2, decay_shape=shape, epochs=5)
+    lrs = [lr_at(s, t, 10) for t in range(50)]
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert lrs[4:40] == [2.0] * 36
+    assert lrs[40:] == pytest.approx([2.0 * decay(k / 10) for k in range(10)])
+    assert lrs[-1] > 0  # the last step moves: w_{T-1} ≠ w*, its geometry is defined
+
+
+def test_wsd_settings_name_wsd_runs_only(make_settings):
+    s = make_settings()
+    assert run_hash({**s, "decay_shape": "sqrt", "warmup_steps": 7}) == run_hash(s)
+    wsd = {**s, "schedule": "wsd"}
+    assert run_hash({**wsd, "decay_shape": "sqrt"}) != run_hash(wsd)
+
+
+def test_wsd_warmup_and_decay_that_overlap_are_refused(make_settings):
+    s = make_settings(dataset="none", model="random_walk", width=10, steps_per_epoch=10, epochs=2, schedule="wsd",
+                      warmup_steps=15, decay_fraction=0.3, device="cpu")
+    with pytest.raises(ValueError, match=r"warmup_steps = 15 and decay_fraction = 0.3 \(6 steps\) overlap in the run's 20"):
+        Trainer(s)
 
 
 def test_sqrt_batch_scaling(run_settings):

@@ -14,10 +14,13 @@ def _full_batch(trainer):
     for mode in MODES:
         fb = full_batch_gradient(trainer, mode)
         assert torch.isfinite(fb.grad).all() and fb.grad.abs().sum() > 0 and fb.loss > 0, mode
+        if mode != "eval":  # the noise's share of E‖G‖² is a share, by Jensen's inequality on one partition
+            noise_share = 1 - float(fb.grad @ fb.grad) / fb.minibatch_g_sq
+            assert 0 <= noise_share <= 1, (mode, noise_share)
 
 
 def _reference_and_replay(settings, epochs=2):
-    """Train, then replay with the recorder and full-batch gradients (eval and train mode) at every epoch's
+    """Train, then replay with the recorder and full-batch gradients (every mode) at every epoch's
     start: the replay must end on the reference's w* exactly."""
     ref = Trainer(settings, "ref")
     ref.train(epochs, evaluate=True)

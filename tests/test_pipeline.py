@@ -14,7 +14,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from nowrongturns.config import figure_hash, load, overview_hash, runs_hash, table_hash, trajectory_settings
+from nowrongturns.config import (
+    figure_hash,
+    findings_hash,
+    load,
+    overview_hash,
+    runs_hash,
+    table_hash,
+    trajectory_settings,
+)
+from nowrongturns.config.figure_kinds import FULL_BATCH_MODES
 from nowrongturns.logs import cpu
 from nowrongturns.stats import EPOCH_METRICS
 from nowrongturns.storage import paths
@@ -46,7 +55,7 @@ def study(local_reduced_study, tmp_path_factory):
 def test_tables_have_their_columns_and_are_finite(study):
     work, cfg = study
     pipe = load(cfg)
-    assert len(pipe.runs) == 11
+    assert len(pipe.runs) == 13
     for run_id, run in pipe.runs.items():
         base = work / "results" / "runs" / run_id
         steps = pd.read_parquet(base / "steps.parquet")
@@ -86,35 +95,62 @@ def test_analyses_beyond_the_paper_write_their_tables(study):
     work, cfg = study
     pipe = load(cfg)
     runs = work / "results/runs"
-    assert {t for tables in pipe.tables.values() for t in tables} == {"full_batch", "forks", "path"}
+    assert {t for tables in pipe.tables.values() for t in tables} == {"full_batch", "forks", "path", "sharpness"}
     for run_id, tables in pipe.tables.items():
         if "full_batch" in tables:
             fb = pd.read_parquet(runs / run_id / "full_batch.parquet")
             assert {"epoch", "mode", "target", "loss", "rsi", "eb", "gamma", "lolr", "gamma_minibatch",
                     "noise_share"} <= set(fb.columns)
             forks = [f"at{f['at_epoch']}-seed{f['seed']}" for f in pipe.runs[run_id].settings.get("forks", [])]
-            assert set(fb["mode"]) == {"eval", "train"} and set(fb["target"]) == {"w*", *forks}
+            assert set(fb["mode"]) == set(FULL_BATCH_MODES) and set(fb["target"]) == {"w*", *forks}
             own = fb[fb["target"] == "w*"]
             assert sorted(own["epoch"].unique()) == [0, 1, 2, 3]  # full_batch_every 1
             assert np.isfinite(own[["gamma", "gamma_minibatch", "loss"]].to_numpy()).all()
+            # A share of E‖G‖² by Jensen's inequality, unclipped: no value outside [0, 1], NaN in eval mode only.
+            share = fb.set_index("mode")["noise_share"]
+            assert share.loc["eval"].isna().all() and share.drop("eval").between(0, 1).all(), run_id
+            if pipe.runs[run_id].settings["augment"]:  # the CNN: the last epoch's own draws build w* ...
+                last = own[own["epoch"] == 3].set_index("mode")["gamma"]
+                # ... so their full-batch γ keeps the self-inclusion bias that independent draws do not.
+                assert last["train_own_draws"] > last["train_independent"], last
         if "forks" in tables:
             table = pd.read_parquet(runs / run_id / "forks.parquet")
             (fork,) = pipe.runs[run_id].settings["forks"]
             assert list(table["epoch"]) == list(range(fork["at_epoch"], 4))
             assert np.isfinite(table[["gamma_own_mean", "gamma_fork_mean", "random_walk_gamma_own"]].to_numpy()).all()
             assert (runs / run_id / f"forks/at{fork['at_epoch']}-seed{fork['seed']}/reference/w_star.pt").exists()
+        if "sharpness" in tables:  # the CNN: λ_max at every epoch start, beside 2/lr and the epoch's loLR
+            sharp = pd.read_parquet(runs / run_id / "sharpness.parquet")
+            assert list(sharp["epoch"]) == [0, 1, 2, 3] and (sharp["lambda_max"] > 0).all()
+            assert np.allclose(sharp["two_over_lr"] * sharp["lr"], 2.0) and sharp["lolr_median"].notna().all()
         if "path" in tables:
             path = pd.read_parquet(runs / run_id / "path.parquet")
             assert sorted(path["from_epoch"].unique()) == [0, 2]
             assert len(path) == 2 * pipe.measure["path_points"]
             assert path["monotone"].dtype == bool and (path["max_bump"] >= 0).all()
-    # The loLR schedule: lr of epoch e = 0.01 x the running median (half-width 1) of the SGD run's medians.
-    constant, _, lolr_run = pipe.studies["schedules"].runs
+    # The loLR schedules: lr of epoch e = 0.01 x the running median (half-width 1, shrinking at the ends) of the
+    # SGD run's medians, against its own w* (no epoch of these 4 has lr >= half its median loLR, so none is
+    # held) and against its fork at epoch 0.
+    constant, _, _, lolr_run, fork_lolr_run = pipe.studies["schedules"].runs
     source = pd.read_parquet(runs / pipe.runs[lolr_run].settings["lolr_source"] / "lolr.parquet")
     assert pipe.runs[lolr_run].settings["lolr_source"] == constant
-    expected = 0.01 * source["lolr_median"].rolling(3, center=True, min_periods=1).median()
-    history = pd.read_parquet(runs / lolr_run / "reference/history.parquet")
-    assert np.allclose(history["lr"], expected, rtol=1e-15)
+    assert not source["own_step_dominant"].any() and (source["own_step_share"] < 0.5).all()
+    forks = pd.read_parquet(runs / constant / "forks.parquet")
+    for run_id, medians in ((lolr_run, source["lolr_median"]), (fork_lolr_run, forks["lolr_fork_median"])):
+        expected = 0.01 * medians.rolling(3, center=True, min_periods=1).median()
+        history = pd.read_parquet(runs / run_id / "reference/history.parquet")
+        assert np.allclose(history["lr"], expected, rtol=1e-15), run_id
+    # The findings page quotes the tables: its full-batch means are those of full_batch.parquet.
+    (page,) = (work / "results/report").glob("findings-*.md")
+    text = page.read_text()
+    for section in ("optimizers: full_batch", "optimizers: update", "cnn: forks", "cnn: path", "independent: forks",
+                    "schedules: schedules", "random_walk: forks"):
+        assert f"## {section}" in text, section
+    sgd = pd.read_parquet(runs / constant / "full_batch.parquet")
+    shown = sgd[(sgd["target"] == "w*") & (sgd["mode"] == "train_independent") & ~sgd["final_epoch"]]
+    assert f"| optimizer=sgd | 0–2 | {sgd.drop_duplicates('epoch')['gamma_minibatch'].iloc[:3].mean():.3g} |" in text
+    assert f"{shown['gamma'].mean():.3g}" in text
+    assert f"Computed on: {cpu()}." in text
 
 
 def test_random_walk_run_follows_closed_form(study):
@@ -164,11 +200,12 @@ def test_report_holds_every_figure_and_table(study):
         }
         for name, s in pipe.studies.items()
     }
-    assert {k: v for k, v in categories.items() if k not in ("Overview", "Replay drift")} == expected
+    assert {k: v for k, v in categories.items() if k not in ("Overview", "Replay drift", "Findings")} == expected
     overview = f"{paths.overview_dir('results', overview_hash(pipe))}/gamma.png"
     drift = paths.drift_summary("results", runs_hash(pipe))
     assert [*categories["Overview"].values()] == [[overview]]
     assert [*categories["Replay drift"].values()] == [[drift]]
+    assert [*categories["Findings"].values()] == [[paths.findings("results", findings_hash(pipe))]]
     for name, kinds in expected.items():
         for (path,) in kinds.values():
             assert (work / path).stat().st_size > 1000, path
@@ -222,7 +259,7 @@ def test_caching_behaviours(study):
     n_fig = len(cfg["studies"]["optimizers"]["figures"])
     assert planned_jobs(work) == {"reference": 1, "measure_segment": 2, "aggregate": 1, "full_batch_segment": 2,
                                   "full_batch": 1, "figure": n_fig, "overview": 1, "study_tables": 1,
-                                  "drift_summary": 1, "all": 1}
+                                  "drift_summary": 1, "findings": 1, "all": 1}
     snakemake(work)
 
     # 3. Only figure settings edited: only figures.
@@ -244,7 +281,7 @@ def test_caching_behaviours(study):
     n_cnn = len(cfg["studies"]["cnn"]["figures"])
     assert planned_jobs(work) == {"fork": 1, "measure_segment": 1, "full_batch_segment": 1, "aggregate": 1,
                                   "full_batch": 1, "forks_table": 1, "figure": n_cnn - 1, "overview": 1,
-                                  "study_tables": 1, "drift_summary": 1, "all": 1}
+                                  "study_tables": 1, "drift_summary": 1, "findings": 1, "all": 1}
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

@@ -7,7 +7,7 @@ from nowrongturns.config import run_defaults
 from nowrongturns.config.describe import about
 from nowrongturns.plots import FIGURE_KINDS, draw, epoch_rows, load_runs, render_overview, render_study
 
-METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm")
+METRICS = ("rsi", "eb", "gamma", "lolr", "d_norm", "cos_u_d", "u_rsi")
 
 
 def _tables(run_id, n_epochs=4, steps_per_epoch=10, seed=0):
@@ -22,6 +22,7 @@ def _tables(run_id, n_epochs=4, steps_per_epoch=10, seed=0):
         "loss": np.exp(-step / n), "g_dot_d": gamma, "g_norm": 1.0, "d_norm": d_norm,
         "rsi": gamma / d_norm, "eb": gamma + 0.1, "gamma": gamma,
         "lolr": np.abs(gamma) * d_norm, "u_norm": 1.0, "u_dot_d": gamma, "cos_u_d": gamma,
+        "u_rsi": gamma / d_norm ** 2,
     })
     grouped = steps.groupby("epoch")
     epochs = pd.DataFrame({"run_id": run_id, "epoch": np.arange(n_epochs)})
@@ -47,17 +48,28 @@ def _tables(run_id, n_epochs=4, steps_per_epoch=10, seed=0):
     full_batch = pd.concat([
         pd.DataFrame({"run_id": run_id, "epoch": e, "mode": mode, "target": target, "gamma": g,
                       "gamma_minibatch": epochs["gamma_mean"], "final_epoch": e == n_epochs - 1})
-        for mode, target, g in (("eval", "w*", 0.5), ("train", "w*", 0.6), ("train", "at1-seed1", 0.1))])
-    full_batch["noise_share"] = 1 - full_batch["gamma_minibatch"] / full_batch["gamma"]
+        for mode, target, g in (("eval", "w*", 0.5), ("train_independent", "w*", 0.4), ("train_own_draws", "w*", 0.6),
+                                ("train_independent", "at1-seed1", 0.1))])
+    full_batch["noise_share"] = np.where(full_batch["mode"] == "eval", np.nan, 0.6)
     forks = pd.DataFrame({"run_id": run_id, "fork": "at1-seed1", "at_epoch": 1, "epoch": e[1:],
                           "gamma_own_mean": 0.3, "gamma_fork_mean": 0.01, "gamma_fork_std": 0.02,
+                          "gamma_fork_null_mean": 0.05,
                           "random_walk_gamma_own": 0.1, "final_epoch": e[1:] == n_epochs - 1})
     alpha = np.linspace(0, 1, 5)
     path = pd.concat([pd.DataFrame({"run_id": run_id, "from_epoch": t, "alpha": alpha, "train_loss": 2 - alpha,
-                                    "gamma": 0.2 * (1 - alpha), "monotone": t == 0, "max_bump": 0.1 * t})
+                                    "gamma": 0.2 * (1 - alpha), "monotone": t == 0, "max_bump": 0.1 * t,
+                                    "bn_statistics": "recompute"})
                       for t in (0, 2)])
     history = pd.DataFrame({"epoch": e, "train_loss": 1 / (1 + e), "lr": 0.1 / (1 + e), "val_acc": 0.5 + 0.1 * e})
+    sharpness = pd.DataFrame({"run_id": run_id, "epoch": e, "lambda_max": 5.0 + e, "residual": 1e-3, "lr": 0.1,
+                              "two_over_lr": 20.0, "two_over_lambda": 2 / (5.0 + e), "lolr_median": 0.3,
+                              "final_epoch": e == n_epochs - 1})
+    blocks = pd.concat([pd.DataFrame({"run_id": run_id, "block_index": i, "block": name, "epoch": e,
+                                      "gamma_mean": 0.1 * i - 0.05 * e, "d_share_mean": 0.5, "g_share_mean": 0.5,
+                                      "final_epoch": e == n_epochs - 1})
+                        for i, name in enumerate(("features.0", "classifier"))], ignore_index=True)
     return {"steps": steps, "epochs": epochs, "lolr": lolr, "full_batch": full_batch, "forks": forks, "path": path,
+            "sharpness": sharpness, "blocks": blocks,
             "history": history}
 
 

@@ -126,8 +126,10 @@ def test_preset_header_names_its_figure_and_command(path):
     assert f"snakemake --cores all --configfile {path.relative_to(ROOT)}" in header
     if path in PAPER:
         assert re.search(r"\b(Figure|Table) \d+", header)
-    else:  # a modern recipe says where it comes from, and which extra it needs
-        assert re.search(r"^# Recipe: \S", header, re.MULTILINE) and re.search(r"pip install -e '\.\[(timm|hf)\]'", header)
+    else:  # a modern recipe says where it comes from, and which extra its zoo model needs
+        assert re.search(r"^# Recipe: \S", header, re.MULTILINE)
+        zoo = {r.settings["model"].split(":")[0] for r in load_preset(path).runs.values() if ":" in r.settings["model"]}
+        assert all(f"pip install -e '.[{z}]'" in header for z in zoo), (path.name, zoo)
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=IDS)

@@ -12,7 +12,7 @@ from nowrongturns.config.describe import about, runs_rst
 
 from .conftest import ROOT
 
-CAPTIONS = [*figure_kinds.KINDS, "overview", "epochs_table", "drift", "workflow"]
+CAPTIONS = [*figure_kinds.KINDS, "overview", "epochs_table", "drift", "findings", "workflow"]
 
 
 def _snakemake(drop_final_epoch):
@@ -38,3 +38,10 @@ def test_caption_renders_as_valid_rst(name, drop_final_epoch):
         assert html.count("<tr") == 3 and "digits-mlp-adam-0123456789" in html and "optimizer=sgd" in html
     if name in ("gamma", "stacked", "lolr"):
         assert ("left out" in html) == drop_final_epoch
+
+
+def test_findings_have_a_section_for_each_kind_figure_kinds_names():
+    from nowrongturns.config.figure_kinds import FINDINGS, KINDS
+    from nowrongturns.findings import SECTIONS
+
+    assert tuple(SECTIONS) == FINDINGS and set(FINDINGS) <= set(KINDS)

@@ -14,7 +14,7 @@ from .conftest import ROOT
 # of data_dir), lolr_source and lolr_path (the run a lolr schedule follows and its table); a job's Trainer adds
 # lolr_values (lolr_schedule.with_schedule, the lr of each epoch read from that table).
 DERIVED_KEYS = {"task_class", "task_digest", "init_digest", "data_fingerprint", "tokenizer_fingerprint", "lolr_source",
-                "lolr_path", "lolr_values", "data_cache"}
+                "lolr_path", "lolr_derivation", "lolr_values", "data_cache"}
 
 
 def schema_run_properties() -> dict:

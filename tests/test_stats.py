@@ -43,11 +43,18 @@ def test_lolr_table_ratio():
     steps = _steps()
     out = lolr_table(steps)
     assert list(out.columns) == ["run_id", "epoch", "final_epoch", "lr", "lolr_mean", "lolr_median",
-                                 "ratio_mean", "ratio_median"]
+                                 "ratio_mean", "ratio_median", "own_step_share", "own_step_dominant"]
     g = steps[steps.epoch == 1]
     row = out[out.epoch == 1].iloc[0]
     assert row["lolr_median"] == pytest.approx(g.lolr.median())
     assert row["ratio_mean"] == pytest.approx(g.lolr.mean() / 0.05)
+    # The step's own share of the median loLR: lr / median, undefined where the median is not positive.
+    for _, r in out.iterrows():
+        if r["lolr_median"] > 0:
+            assert r["own_step_share"] == pytest.approx(r["lr"] / r["lolr_median"])
+            assert r["own_step_dominant"] == (r["lr"] / r["lolr_median"] >= 0.5)
+        else:
+            assert np.isnan(r["own_step_share"]) and not r["own_step_dominant"]
 
 
 def test_gather_derives_the_budget_table_and_rejects_gaps(tmp_path):

@@ -5,7 +5,7 @@ from types import SimpleNamespace as Wildcards
 
 import pytest
 
-from nowrongturns.config import figure_hash, load, load_file
+from nowrongturns.config import figure_hash, findings_hash, load, load_file
 from nowrongturns.config.wiring import StaleFolder, Wiring, one_of
 from nowrongturns.storage import paths
 
@@ -78,10 +78,15 @@ def test_all_outputs_are_every_runs_tables_and_every_studys_figures():
         fighash = figure_hash(pipe, study)
         assert {paths.figure(pipe.results, study.name, fighash, kind, fmt)
                 for kind in study.figures for fmt in pipe.figures["formats"]} <= set(outs)
-    (lolr_run,) = [r for r in pipe.runs if pipe.runs[r].settings["schedule"] == "lolr"]
-    source = pipe.runs[lolr_run].settings["lolr_source"]
-    assert wiring.lolr_source_table(Wildcards(run=lolr_run)) == [paths.table(paths.run_dir(pipe.results, source),
-                                                                             "lolr")]
+    # The loLR schedules read their source's loLR table, against its own w* or against its fork (forks table).
+    lolr_runs = [r for r in pipe.runs if pipe.runs[r].settings["schedule"] == "lolr"]
+    assert len(lolr_runs) == 2
+    for lolr_run in lolr_runs:
+        settings = pipe.runs[lolr_run].settings
+        table = "lolr" if settings["lolr_target"] == "own" else "forks"
+        expected = [paths.table(paths.run_dir(pipe.results, settings["lolr_source"]), table)]
+        assert wiring.lolr_source_table(Wildcards(run=lolr_run)) == expected
+    assert paths.findings(pipe.results, findings_hash(pipe)) in outs
 
 
 def test_one_of_matches_exactly_the_ids():

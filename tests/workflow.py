@@ -70,7 +70,7 @@ def write(path, cfg):
 RUN_TABLES = ("steps.parquet", "epochs.parquet", "lolr.parquet", "reference/history.parquet")
 OPTIONAL_TABLES = tuple(f"{t}.parquet" for t in figure_kinds.OPTIONAL_TABLES)
 # The rules whose jobs ask for the config's GPUs (on a cluster without any: --set-resources RULE:gpu=0).
-GPU_RULES = ("reference", "measure_segment", "full_batch_segment", "fork", "straight_path")
+GPU_RULES = ("reference", "measure_segment", "full_batch_segment", "sharpness_segment", "fork", "straight_path")
 
 
 def assert_same_results(work_a, work_b) -> int:

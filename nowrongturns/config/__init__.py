@@ -14,7 +14,14 @@ no-op rerun must stay fast. Snakemake and the CLI import what they need from her
 """
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.fork_specs import fork_id
-from nowrongturns.config.output_names import figure_hash, overview_hash, overview_studies, runs_hash, table_hash
+from nowrongturns.config.output_names import (
+    figure_hash,
+    findings_hash,
+    overview_hash,
+    overview_studies,
+    runs_hash,
+    table_hash,
+)
 from nowrongturns.config.pipeline import (
     DEFAULT_CONTAINER,
     Pipeline,
@@ -39,7 +46,7 @@ from nowrongturns.config.yaml_file import read_config_file
 
 __all__ = [
     "DEFAULT_CONTAINER", "MEASUREMENT_KEYS", "RUNTIME_KEYS", "RUN_ID_PATTERN", "ConfigError", "Pipeline", "Run",
-    "Study", "figure_hash", "fork_id", "load", "load_file", "normalize", "overview_hash", "overview_studies",
+    "Study", "figure_hash", "findings_hash", "fork_id", "load", "load_file", "normalize", "overview_hash", "overview_studies",
     "read_config_file", "readable_name", "run_defaults", "run_hash", "runs_hash", "runtime_settings", "schema",
     "segment_bounds", "table_hash", "trajectory_settings",
 ]

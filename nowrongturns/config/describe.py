@@ -15,8 +15,8 @@ SGD_FAMILY = ("sgd", "momentum", "nesterov")
 # Settings a reader compares runs by, in the order a title names them.
 _SHOWN = ("dataset", "model", "optimizer", "lr")
 # Settings that say nothing about the trajectory a reader sees (they are names of other things).
-_INTERNAL = frozenset({"data_fingerprint", "tokenizer_fingerprint", "lolr_source", "lolr_path", "forks", "task_digest",
-                       "data_cache"})
+_INTERNAL = frozenset({"data_fingerprint", "tokenizer_fingerprint", "lolr_source", "lolr_path", "lolr_derivation",
+                       "forks", "task_digest", "data_cache"})
 
 
 def lr_in_force(run: RunSettings) -> float | None:

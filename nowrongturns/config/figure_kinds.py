@@ -26,12 +26,22 @@ KINDS = {
     "full_batch": FigureKind(("full_batch",), "full-batch against minibatch γ", "beyond the paper"),
     "forks": FigureKind(("forks",), "γ against w* and a fork's w*′", "beyond the paper"),
     "path": FigureKind(("path",), "the straight path to w*", "beyond the paper"),
+    "sharpness": FigureKind(("sharpness",), "λ_max of the loss's Hessian against 2/η, and loLR against 2/λ_max",
+                            "beyond the paper"),
+    "blocks": FigureKind(("blocks",), "γ per parameter block (module) and epoch", "beyond the paper"),
+    "update": FigureKind(("epochs",), "γ of the gradient and of the update per epoch", "beyond the paper"),
     "schedules": FigureKind(("history", "epochs"), "lr, validation metric and γ per epoch", "beyond the paper"),
 }
 # What a study draws when it names no figures.
 DEFAULT_FIGURES = ("gamma", "stacked", "lolr", "distance")
 # Tables written only for the runs whose studies draw them (or, forks, that declare forks).
-OPTIONAL_TABLES = ("full_batch", "path", "forks")
+OPTIONAL_TABLES = ("full_batch", "path", "forks", "sharpness", "blocks")
+# The full-batch gradients taken at each measured epoch start (full_batch.py says how): the clean objective,
+# training mode on draws independent of the run's, and training mode on the run's own draws (the
+# minibatches that go on to build w*, so it keeps their self-inclusion bias).
+FULL_BATCH_MODES = ("eval", "train_independent", "train_own_draws")
+# The kinds whose numbers the findings page quotes (nowrongturns/findings.py, rule findings).
+FINDINGS = ("full_batch", "forks", "path", "update", "sharpness", "blocks", "schedules")
 # The tables every run gets.
 RUN_TABLES = ("steps", "epochs", "lolr")
 

@@ -41,6 +41,7 @@ class ReplayJob:
     forks: dict[str, dict]  # "<budget>:<fork id>" -> {path, budget}: forks that start before end (forks.fork_name)
     out: str
     tolerance: float
+    per_block: bool  # also the per-block sums (measure.per_block)
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -57,6 +58,20 @@ class FullBatchJob(ReplayJob):
     w* and forks (rule `full_batch_segment`)."""
 
     every: int
+
+
+@dataclass(frozen=True)
+class SharpnessJob(ReplayJob):
+    """Replay the same segment and estimate λ_max of the loss's Hessian at every `every`-th epoch start
+    (rule `sharpness_segment`). It measures w_t alone: no target is read but the run's own w*, which orders
+    it after the reference pass."""
+
+    every: int
+    iterations: int
+    batches: int
+
+    def inputs(self) -> list[str]:
+        return list(self.targets.values())
 
 
 def trained_run(pipe: Pipeline, run_id: str):
@@ -101,11 +116,19 @@ def replay_job(pipe: Pipeline, run_id: str, segment: int) -> ReplayJob:
         if fork["at_epoch"] < end
     }
     return ReplayJob(run_id, job_settings(run.settings), run_dir, segment, start, end, targets, forks,
-                     paths.segment(run_dir, segment), pipe.measure["drift_tolerance"])
+                     paths.segment(run_dir, segment), pipe.measure["drift_tolerance"], pipe.measure["per_block"])
 
 
 def full_batch_job(pipe: Pipeline, run_id: str, segment: int) -> FullBatchJob:
     replay = replay_job(pipe, run_id, segment)
-    fields = {**vars(replay), "out": paths.segment(replay.run_dir, segment, "full_batch")}
+    fields = {**vars(replay), "out": paths.segment(replay.run_dir, segment, "full_batch"), "per_block": False}
     return FullBatchJob(**fields, every=pipe.measure["full_batch_every"])
 
+
+
+def sharpness_job(pipe: Pipeline, run_id: str, segment: int) -> SharpnessJob:
+    replay = replay_job(pipe, run_id, segment)
+    spec = pipe.measure["sharpness"]
+    fields = {**vars(replay), "forks": {}, "out": paths.segment(replay.run_dir, segment, "sharpness"),
+              "per_block": False}
+    return SharpnessJob(**fields, every=spec["every_epochs"], iterations=spec["iterations"], batches=spec["batches"])

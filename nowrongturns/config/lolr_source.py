@@ -1,9 +1,25 @@
-"""The run a lolr schedule takes its learning rate from, found by its study and label, and checked."""
+"""The run a lolr schedule takes its learning rate from, found by its study and label, and checked; and the
+table its lr is derived from."""
 from __future__ import annotations
 
 from nowrongturns.config.describe import SGD_FAMILY
 from nowrongturns.config.errors import ConfigError
+from nowrongturns.config.fork_specs import fork_id
 from nowrongturns.config.runs import run_hash
+from nowrongturns.storage import paths
+
+# How train/lolr_schedule.py turns the source's table into lrs. It joins the scheduled run's name
+# (run setting lolr_derivation), so a change of method names new runs instead of reusing ones derived
+# the old way: bump it with any change to schedule_values.
+#   v2: per-epoch median loLR; against the own w*, epochs whose lr is at least half their median loLR
+#       (the step's own share, by construction) are held at the last epoch before them.
+LOLR_DERIVATION = "epoch-median/v2"
+
+
+def lolr_table(results: str, source_id: str, target: str) -> str:
+    """The table whose per-epoch median loLR sets the lr: the source's lolr.parquet against its own w*, its
+    forks.parquet against a fork's w*′."""
+    return paths.table(paths.run_dir(results, source_id), "lolr" if target == "own" else "forks")
 
 
 def lolr_source(by_label: dict, settings: dict, where: str) -> dict:
@@ -46,4 +62,9 @@ def lolr_source(by_label: dict, settings: dict, where: str) -> dict:
     if source["epochs"] < settings["epochs"]:
         raise ConfigError(f"config key {where}.lolr_from = {wanted!r}: that run has {source['epochs']} epochs of "
                           f"loLR, this one needs {settings['epochs']}")
+    target = settings.get("lolr_target", "own")
+    if target != "own" and target not in [fork_id(f) for f in source.get("forks", [])]:
+        raise ConfigError(f"config key {where}.lolr_target = {target!r}: {wanted} declares no such fork (its forks: "
+                          f"{[fork_id(f) for f in source.get('forks', [])] or 'none'}); add forks: [{{at_epoch: 0, "
+                          f"seed: S}}] to it (at epoch 0, so that none of its gradients built the endpoint)")
     return source

@@ -40,3 +40,11 @@ def overview_hash(pipe: Pipeline) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def findings_hash(pipe: Pipeline) -> str:
+    """Names the findings page by what it reads: every study's runs, labels and figures, and which epochs
+    the figures show."""
+    blob = json.dumps({"studies": {s.name: [s.runs, s.labels, s.figures] for s in pipe.studies.values()},
+                       "drop_final_epoch": pipe.figures["drop_final_epoch"]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]

@@ -12,7 +12,7 @@ from nowrongturns.config.data_folders import DataFolders
 from nowrongturns.config.errors import ConfigError
 from nowrongturns.config.fork_specs import check_forks, union_forks
 from nowrongturns.config.hf_config import resolve_model_folder, tokenizer_fingerprint
-from nowrongturns.config.lolr_source import lolr_source
+from nowrongturns.config.lolr_source import LOLR_DERIVATION, lolr_source, lolr_table
 from nowrongturns.config.plugin_source import FORMS, locate
 from nowrongturns.config.pretrained_file import weights_digest
 from nowrongturns.config.run_checks import check_init, check_plugin, check_zoo_model
@@ -30,7 +30,6 @@ from nowrongturns.config.schema import coerce_types, run_defaults, section_defau
 from nowrongturns.config.subprocess_check import Checks
 from nowrongturns.config.yaml_file import read_config_file
 from nowrongturns.datasets.catalog import mirror_problem
-from nowrongturns.storage import paths
 
 # The image `docker build -t nowrongturns:0.1.0 .` makes, read from the local Docker daemon.
 DEFAULT_CONTAINER = "docker-daemon:nowrongturns:0.1.0"
@@ -241,7 +240,8 @@ def _name_runs(pipe: Pipeline, points: list[tuple]) -> None:
             source = lolr_source(by_label, settings, where)
             source_id = identify(normalize(source)).run_id
             settings["lolr_source"] = source_id
-            settings["lolr_path"] = paths.table(paths.run_dir(pipe.results, source_id), "lolr")
+            settings["lolr_derivation"] = LOLR_DERIVATION
+            settings["lolr_path"] = lolr_table(pipe.results, source_id, settings["lolr_target"])
         run = identify(normalize(settings))
         if not re.fullmatch(RUN_ID_PATTERN, run.run_id):  # a guarantee: the rules could not match it
             raise ConfigError(f"config key {where}: run id {run.run_id!r} does not match {RUN_ID_PATTERN}")
@@ -265,16 +265,25 @@ def check_figures(pipe: Pipeline, study: Study) -> None:
             if needs & {"full_batch", "path"} and not registry.model_row(settings["model"]).full_batch:
                 raise ConfigError(f"config key studies.{study.name}.figures: {kind} needs a full-batch loss, "
                                   f"which run {run_id} ({settings['model']}) does not have")
-            if needs & {"full_batch", "path"} and settings.get("world_size", 1) > 1:
+            if needs & {"full_batch", "path", "sharpness"} and settings.get("world_size", 1) > 1:
                 raise ConfigError(f"config key studies.{study.name}.figures: {kind} is measured in one process, "
                                   f"which cannot retrace run {run_id} (world_size = {settings['world_size']}); "
                                   f"draw it for runs with world_size: 1")
+            if "blocks" in needs and not pipe.measure["per_block"]:
+                raise ConfigError(f"config key studies.{study.name}.figures: blocks needs the per-block sums, "
+                                  f"which measure.per_block = false does not record; set measure.per_block: true")
             if "forks" in needs and not settings.get("forks"):
                 raise ConfigError(f"config key studies.{study.name}.figures: forks needs forks, which run "
                                   f"{run_id} does not declare (run setting forks: [{{at_epoch: E, seed: S}}])")
             tables |= needs
         if settings.get("forks"):
             tables.add("forks")
+        if pipe.measure["per_block"]:
+            if settings.get("world_size", 1) > 1:
+                raise ConfigError(f"config key measure.per_block = true: run {run_id} has world_size = "
+                                  f"{settings['world_size']}, whose ranks each measure a slice of w; per-block "
+                                  f"sums are measured in one process (world_size: 1)")
+            tables.add("blocks")
 
 
 def runtime_settings(config: dict, run_id: str) -> dict:

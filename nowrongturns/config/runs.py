@@ -37,6 +37,9 @@ _ONLY_FOR = {
     "warmup_epochs": lambda r: r["schedule"] == "cosine",
     "step_epochs": lambda r: r["schedule"] == "step",
     "step_gamma": lambda r: r["schedule"] == "step",
+    "warmup_steps": lambda r: r["schedule"] == "wsd",
+    "decay_fraction": lambda r: r["schedule"] == "wsd",
+    "decay_shape": lambda r: r["schedule"] == "wsd",
     # Off by default: dropped when off, so adding them left every earlier run's hash as it was.
     "lr_scaling": lambda r: r["lr_scaling"] != "none",
     "final_low_lr_epoch": lambda r: r["final_low_lr_epoch"],
@@ -45,12 +48,13 @@ _ONLY_FOR = {
     "lolr_from": lambda r: False,  # resolved to lolr_source, which names the source by content
     "lolr_scale": lambda r: r["schedule"] == "lolr",
     "lolr_smoothing": lambda r: r["schedule"] == "lolr",
+    "lolr_target": lambda r: r["schedule"] == "lolr",
     "forks": lambda r: bool(r["forks"]),
     "world_size": lambda r: r["world_size"] != 1,
     "init_from": lambda r: r["init_from"] is not None,
     "init_prefix_map": lambda r: r["init_from"] is not None,  # one process: the names runs had before ranks existed
 }
-_NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "init_scale",
+_NUMBER_KEYS = {"dropout", "lr", "lolr_scale", "momentum", "beta1", "beta2", "weight_decay", "grad_clip", "step_gamma", "decay_fraction", "init_scale",
                 "width_multiplier"}
 
 # What a run id may hold: rules/common.smk constrains the {run} wildcard to it.
@@ -153,7 +157,10 @@ def trajectory_settings(settings: dict) -> dict:
 
 def label_for(settings: dict, compare: str | None, override: dict) -> str:
     if compare:
-        return f"{compare}={_fmt(settings.get(compare, 'n/a'))}"
+        value = _fmt(settings.get(compare, "n/a"))
+        if compare == "schedule" and value == "lolr" and settings.get("lolr_target", "own") != "own":
+            value = f"lolr/{settings['lolr_target']}"  # derived against a fork's endpoint: another run
+        return f"{compare}={value}"
     if override:
         return ", ".join(f"{k}={_fmt(v)}" for k, v in override.items())
     return readable_name(settings)

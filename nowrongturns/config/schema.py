@@ -81,6 +81,9 @@ def section_defaults(name: str, given: dict | None) -> dict:
     props = schema()["$defs"][name]["properties"]
     out = {k: copy.deepcopy(v["default"]) for k, v in props.items()}
     out.update(coerce_types(given or {}, name, name))
+    for key, spec in props.items():  # a nested mapping (measure.sharpness) gets the defaults of its own keys
+        if "properties" in spec:
+            out[key] = {**{k: copy.deepcopy(v["default"]) for k, v in spec["properties"].items()}, **out[key]}
     return out
 
 

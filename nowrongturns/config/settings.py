@@ -55,16 +55,20 @@ class RunSettings:
     beta2: float
     weight_decay: float
     grad_clip: float | None
-    schedule: str  # constant, cosine, step or lolr
+    schedule: str  # constant, cosine, step, wsd or lolr
     lolr_from: str | None
     lolr_scale: float
     lolr_smoothing: int
+    lolr_target: str  # own, or a fork id at0-seed<S> of the source
     forks: tuple[dict, ...]  # {"at_epoch", "seed"} each, sorted (fork_specs.check_forks)
     lr_scaling: str  # none or sqrt_batch
     final_low_lr_epoch: bool
     warmup_epochs: int
     step_epochs: int
     step_gamma: float
+    warmup_steps: int  # wsd
+    decay_fraction: float  # wsd
+    decay_shape: str  # wsd: linear, cosine or sqrt
     batch_size: int
     steps_per_epoch: int
     epochs: int
@@ -84,6 +88,7 @@ class RunSettings:
     data_cache: str | None = None  # where data decoded once per fingerprint is kept (results/.cache/data)
     lolr_source: str | None = None  # schedule lolr: the run id of the run it follows
     lolr_path: str | None = None  # schedule lolr: that run's loLR table
+    lolr_derivation: str | None = None  # schedule lolr: how the lr is derived from the source's table (its version)
     lolr_values: tuple[float, ...] | None = None  # schedule lolr: the lr of each epoch, once a job has read them
 
     @classmethod

@@ -12,6 +12,7 @@ from nowrongturns.config import (
     Pipeline,
     Study,
     figure_hash,
+    findings_hash,
     fork_id,
     overview_hash,
     overview_studies,
@@ -20,8 +21,9 @@ from nowrongturns.config import (
     trajectory_settings,
 )
 from nowrongturns.config.describe import about, runs_rst
-from nowrongturns.config.figure_kinds import RUN_TABLES, tables
-from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job
+from nowrongturns.config.figure_kinds import FINDINGS, RUN_TABLES, tables
+from nowrongturns.config.jobs import full_batch_job, reference_job, replay_job, sharpness_job
+from nowrongturns.config.lolr_source import lolr_table
 from nowrongturns.config.settings import RunSettings
 from nowrongturns.datasets.catalog import DOWNLOADS
 from nowrongturns.storage import paths
@@ -78,7 +80,7 @@ class Wiring:
     def lolr_source_table(self, wildcards) -> list[str]:
         """The loLR table a lolr schedule follows (its jobs read it: runtime_settings), or nothing."""
         run = self.typed(wildcards)
-        return [self.table(run.lolr_source, "lolr")] if run.schedule == "lolr" else []
+        return [lolr_table(self.results, run.lolr_source, run.lolr_target)] if run.schedule == "lolr" else []
 
     def data_ready(self, wildcards) -> list[str]:
         """The mark of rule fetch_data, for a run named by its data set's published checksums (datasets/ready.py):
@@ -138,6 +140,9 @@ class Wiring:
     def full_batch(self, wildcards):
         return full_batch_job(self.pipe, wildcards.run, int(wildcards.segment))
 
+    def sharpness(self, wildcards):
+        return sharpness_job(self.pipe, wildcards.run, int(wildcards.segment))
+
     @staticmethod
     def job_field(job, name: str):
         """A field of the job a builder gives, as a function of wildcards (a rule's param)."""
@@ -155,6 +160,9 @@ class Wiring:
 
     def full_batch_segment_files(self, wildcards) -> list[str]:
         return self.segment_files(wildcards, "full_batch")
+
+    def sharpness_segment_files(self, wildcards) -> list[str]:
+        return self.segment_files(wildcards, "sharpness")
 
     # -- forks --------------------------------------------------------------------------------------
     def forks(self, run_id: str) -> list[tuple[str, dict]]:
@@ -175,6 +183,14 @@ class Wiring:
 
     def fork_list(self, wildcards) -> list[dict]:
         return [f for _, f in self.forks(wildcards.run)]
+
+    def fork_w_stars(self, wildcards) -> list[str]:
+        """The endpoints w*′ of a run's forks, in the order of fork_ids."""
+        run_dir = self.run_dir(wildcards)
+        return [paths.w_star(paths.fork_dir(run_dir, fid)) for fid in self.fork_ids(wildcards)]
+
+    def own_w_star(self, wildcards) -> str:
+        return paths.w_star(self.run_dir(wildcards))
 
     # -- figures and tables ----------------------------------------------------------------------------
     def study_of(self, wildcards) -> Study:
@@ -234,6 +250,28 @@ class Wiring:
     def study_tables_rst(self, wildcards) -> str:
         return runs_rst(self.study_tables_runs(wildcards))
 
+    def findings_studies(self, wildcards=None) -> list[dict]:
+        """Every study, with its runs' tables for the findings' sections and the log folders of the jobs that
+        computed them (the run's and, for an epoch budget, its trunk's)."""
+        if wildcards is not None and wildcards.findingshash != findings_hash(self.pipe):
+            raise StaleFolder(f"findings {wildcards.findingshash} are not the current ones")
+        studies = []
+        for study in self.pipe.studies.values():
+            kinds = [k for k in study.figures if k in FINDINGS]
+            runs = self.run_entries(study, sorted({t for k in kinds for t in tables(k)}))
+            for run in runs:
+                run_dir, trunk_dir = paths.run_dir(self.results, run["run_id"]), self.trunk_dir_of(run["run_id"])
+                run["log_dirs"] = sorted({f"{run_dir}/logs", f"{trunk_dir}/logs"})
+            studies.append({"name": study.name, "figures": kinds, "runs": runs})
+        return studies
+
+    def findings_inputs(self, wildcards) -> list[str]:
+        return sorted({run[t] for s in self.findings_studies(wildcards) for run in s["runs"]
+                       for k in s["figures"] for t in tables(k)})
+
+    def trunk_dir_of(self, run_id: str) -> str:
+        return paths.run_dir(self.results, self.pipe.trunk[run_id])
+
     def drift_files(self) -> dict[str, str]:
         """{run id: its drift record}, every run of the config."""
         return {r: paths.drift(paths.run_dir(self.results, r)) for r in self.pipe.runs}
@@ -254,4 +292,6 @@ class Wiring:
         if overview_studies(pipe):
             outs += [paths.overview_figure(self.results, overview_hash(pipe), fmt) for fmt in self.formats]
         outs.append(paths.drift_summary(self.results, runs_hash(pipe)))
+        if any(k in FINDINGS for s in pipe.studies.values() for k in s.figures):
+            outs.append(paths.findings(self.results, findings_hash(pipe)))
         return outs

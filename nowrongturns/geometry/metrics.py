@@ -41,6 +41,7 @@ def step_table(run_id: str, raw: pd.DataFrame, grad_clip: float | None = None) -
     u_norm = np.sqrt(col["u_sq"])
     with np.errstate(divide="ignore", invalid="ignore"):
         cos_u_d = -col["u_dot_d"] / (u_norm * m["d_norm"])
+        u_rsi = -col["u_dot_d"] / col["d_sq"]
     table = {
         "run_id": run_id,
         "epoch": raw["epoch"].to_numpy(dtype=np.int64),
@@ -56,7 +57,8 @@ def step_table(run_id: str, raw: pd.DataFrame, grad_clip: float | None = None) -
         "lolr": m["lolr"],
         "u_norm": u_norm,
         "u_dot_d": col["u_dot_d"],
-        "cos_u_d": cos_u_d,
+        "cos_u_d": cos_u_d,  # γ_u = cos(−u, d): the update's alignment, beside the gradient's γ
+        "u_rsi": u_rsi,  # −u·d / ‖d‖²: the share of ‖d‖ the step covers along d
     }
     if "wd_g_dot_d" in col:
         table.update(_weight_decay_columns(col))
@@ -101,3 +103,17 @@ def for_target(raw: pd.DataFrame, name, budget: int | None = None) -> pd.DataFra
         raise ValueError(f"no sums against target {name!r} (columns: {list(raw.columns)})")
     keep = [c for c in rows.columns if "@" not in c] + list(renamed)
     return rows[keep].rename(columns=renamed)
+
+
+# loLR against the run's own w* holds the step's own update: for plain SGD exactly, since d_t = Σ_{s≥t} lr_s·G_s
+# gives loLR_t = G_t·d_t / ‖G_t‖² = lr_t + Σ_{s>t} lr_s·G_t·G_s / ‖G_t‖². Where lr_t is at least this share of
+# the median loLR, the measured loLR mostly restates the run's own step size (the source's own ending).
+OWN_STEP_LIMIT = 0.5
+
+
+def own_step_share(lr, lolr_median):
+    """lr / median loLR per epoch: the share of loLR that the step's own update makes up, by construction (exact for
+    plain SGD without weight decay; momentum adds its buffer's share). NaN where the median loLR is not positive."""
+    lr, lolr_median = np.asarray(lr, dtype=np.float64), np.asarray(lolr_median, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lolr_median > 0, lr / lolr_median, np.nan)

@@ -24,7 +24,17 @@ import logging
 import numpy as np
 import torch
 
+from nowrongturns.geometry.blocks import BlockedSums
+
 log = logging.getLogger("nowrongturns")
+
+# The per-target sums recorded per block (with the shared ‖G_b‖²): enough for each block's RSI, EB, γ.
+BLOCK_PER = ("g_dot_d", "d_sq")
+
+
+def block_column(sum_name: str, block: str) -> str:
+    """The raw column of one block's sum: g_dot_d#layer1.0.conv1 (then @target for per-target sums)."""
+    return f"{sum_name}#{block}"
 
 
 class GeometryRecorder:
@@ -33,9 +43,10 @@ class GeometryRecorder:
     before_step(k + 1) (the CPU backend measures step k's update in step k + 1's pass)."""
 
     def __init__(self, flat, w_stars, n_steps: int, weight_decay: float = 0.0, limits=None, names=None,
-                 backend: str = "auto", chunk: int | None = None, combine=None):
+                 backend: str = "auto", chunk: int | None = None, combine=None, blocks=None):
         """flat: anything with the flat .data and .grad (FlatParams, or a rank's Shard of it, whose sums are
-        that rank's share); combine: {name: array} -> the sums over every rank (distributed.sum_over_ranks)."""
+        that rank's share); combine: {name: array} -> the sums over every rank (distributed.sum_over_ranks);
+        blocks: parameter blocks (blocks.parameter_blocks) whose own sums are recorded too, from the same pass."""
         self.combine = combine
         w_stars = [w_stars] if isinstance(w_stars, torch.Tensor) else list(w_stars)
         self.wd = float(weight_decay)
@@ -48,21 +59,30 @@ class GeometryRecorder:
         if backend == "fused_cpu":
             from nowrongturns.geometry.fused_cpu import FusedCpuSums  # Numba: imported only where a replay runs on CPU
 
-            self.backend = FusedCpuSums(flat, w_stars, n_steps, bool(self.wd))
+            def make(f, stars):
+                return FusedCpuSums(f, stars, n_steps, bool(self.wd))
         elif backend == "triton":
             from nowrongturns.geometry.triton_sums import TritonSums
 
-            self.backend = TritonSums(flat, w_stars, n_steps, bool(self.wd))
+            def make(f, stars):
+                return TritonSums(f, stars, n_steps, bool(self.wd))
         elif backend == "gram":
             from nowrongturns.geometry.gram_torch import GramSums, default_chunk
 
-            self.backend = GramSums(flat, w_stars, n_steps, bool(self.wd), chunk or default_chunk(device))
+            def make(f, stars):
+                return GramSums(f, stars, n_steps, bool(self.wd), chunk or default_chunk(device))
         else:
             raise ValueError(f"unknown geometry backend {backend!r} (fused_cpu, triton, gram or auto)")
+        self.blocks = list(blocks or [])
+        self.backend = BlockedSums(make, flat, w_stars, self.blocks) if self.blocks else make(flat, w_stars)
         self.loss = np.full(n_steps, np.nan)
         shared = ["loss", "g_sq", "u_sq"] + (["wd_g_sq"] if self.wd else [])
         per = ["g_dot_d", "d_sq", "u_dot_d"] + (["wd_g_dot_d"] if self.wd else [])
         self.columns = shared + [f"{c}@{name}" for name in self.names for c in per]
+        # Per block: ‖G_b‖², and per target G_b·d_b and ‖d_b‖² (block_column names them).
+        self.columns += [block_column("g_sq", b.name) for b in self.blocks]
+        self.columns += [f"{block_column(c, b.name)}@{name}" for name in self.names for b in self.blocks
+                         for c in BLOCK_PER]
 
     def before_step(self, k: int, weight_decay: float | None = None) -> None:
         """weight_decay: the λ in force at this step (schedules may change it); default the run's."""
@@ -87,10 +107,18 @@ class GeometryRecorder:
         out[:, cols["u_sq"]] = a["u_sq"]
         if self.wd:
             out[:, cols["wd_g_sq"]] = a["wd_g_sq"]
+        per_block = self.backend.block_arrays() if self.blocks else []
+        if per_block and self.combine is not None:
+            per_block = [self.combine(b) for b in per_block]
+        for b, arrays in zip(self.blocks, per_block, strict=True):
+            out[:, cols[block_column("g_sq", b.name)]] = arrays["g_sq"]
         for j, (name, limit) in enumerate(zip(self.names, self.limits, strict=True)):
             rows = slice(0, min(limit, self.n_steps))  # past its budget a target is not reported
             for c in ["g_dot_d", "d_sq", "u_dot_d"] + (["wd_g_dot_d"] if self.wd else []):
                 out[rows, cols[f"{c}@{name}"]] = a[c][rows, j]
+            for b, arrays in zip(self.blocks, per_block, strict=True):
+                for c in BLOCK_PER:
+                    out[rows, cols[f"{block_column(c, b.name)}@{name}"]] = arrays[c][rows, j]
         return out
 
     def raw(self, epochs, steps, lrs):

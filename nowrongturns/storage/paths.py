@@ -112,5 +112,10 @@ def drift_summary(results: str, runshash: str) -> str:
     return f"{results}/report/drift-{runshash}.html"
 
 
+def findings(results: str, findingshash: str) -> str:
+    """The numbers the analyses found, from the tables (nowrongturns/findings.py)."""
+    return f"{results}/report/findings-{findingshash}.md"
+
+
 def report_log(results: str, name: str) -> str:
     return f"{results}/report/logs/{name}.log"

@@ -23,7 +23,8 @@ from nowrongturns.tasks.seeding import derive_seed
 from nowrongturns.train.checkpoints import state_weights
 from nowrongturns.train.flat import FlatParams
 from nowrongturns.train.lolr_schedule import with_schedule
-from nowrongturns.train.optim import build_optimizer, lr_at, weight_decay_at
+from nowrongturns.train.optim import build_optimizer, check_schedule, lr_at, weight_decay_at
+from nowrongturns.train.precision import training_forward, weight_dtype
 from nowrongturns.train.pretrained import start_from
 from nowrongturns.train.replay_guard import check_replayable
 
@@ -46,7 +47,7 @@ class Trainer:
         # The thread count changes float summation order, so it is part of the run.
         torch.set_num_threads(run.threads)
         self.device = resolve_device(run.device, run.gpu_kernels)
-        self.dtype = getattr(torch, run.precision)
+        self.dtype = weight_dtype(run.precision)
         self.task = build_task(run, self.device, self.dtype)
         self.model = self.task.model
         if run.init_from is not None:  # a pretrained start replaces the seeded weights it names
@@ -56,6 +57,7 @@ class Trainer:
         # Built after the re-seating, so its state refers to the flat views.
         self.optimizer = build_optimizer(self.flat.params, run)
         self.steps_per_epoch = self.task.steps_per_epoch
+        check_schedule(run, self.steps_per_epoch)
         self.epoch = 0  # the next epoch to run
         self.history: list[dict] = []
         self.uses_dropout = any(isinstance(m, torch.nn.Dropout) for m in self.model.modules())
@@ -165,9 +167,15 @@ class Trainer:
         if self.uses_dropout:  # each rank its own masks (one rank: the keys runs always had)
             torch.manual_seed(derive_seed("dropout", self.settings.seed, epoch, i, *self.rank_key))
         self.flat.zero_grad()
-        loss = self.task.loss(plan, i, epoch)
+        with self.training_precision():
+            loss = self.task.loss(plan, i, epoch)
         loss.backward()
         return loss
+
+    def training_precision(self):
+        """The context of a training forward pass: bfloat16 autocast under precision bf16 (the weights, their
+        gradients and the optimizer stay float32), else nothing."""
+        return training_forward(self.device, self.settings.precision)
 
     def _check_finite(self, losses: list[float]) -> None:
         for i, value in enumerate(losses):

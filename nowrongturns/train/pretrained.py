@@ -112,10 +112,11 @@ def verdict(settings: dict) -> dict:
     """The verdict on a run's init_from: its model, built on the CPU, takes the file's weights."""
     from nowrongturns.config.registry import build_task
     from nowrongturns.config.settings import RunSettings
+    from nowrongturns.train.precision import weight_dtype
 
     run = RunSettings.from_dict({**settings, "device": "cpu"})
     try:
-        model = build_task(run, torch.device("cpu"), getattr(torch, run.precision)).model
+        model = build_task(run, torch.device("cpu"), weight_dtype(run.precision)).model
         matched(model, renamed(read_weights(run.init_from), run.init_prefix_map), "")
     except PretrainedMismatch as err:
         return {"ok": False, "key": "init_from", "error": str(err).removeprefix(": ")}
