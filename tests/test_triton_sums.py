@@ -1,5 +1,6 @@
 """The Triton backend's sums against exactly rounded float64 sums. Where no GPU is visible the kernels
 run under Triton's interpreter on CPU tensors (conftest.py); on a GPU machine they run compiled."""
+import itertools
 import math
 
 import numpy as np
@@ -118,6 +119,47 @@ def test_only_the_rows_recorded_are_written():
     np.testing.assert_allclose(out[[1, 2], cols[1]], 0.01 * out[[1, 2], cols[0]], rtol=1e-6)
 
 
+def test_blocked_sums_cut_chunks_at_the_block_bounds_and_add_up_to_the_whole():
+    """Blocks of uneven sizes (one much larger than a chunk, one of 3 elements, none aligned to a chunk): each
+    block's G_b·d_b, ‖G_b‖², ‖d_b‖², ‖u_b‖², u_b·(w_prev − w*)_b, and (G + λw)_b terms against the exactly
+    rounded sums, from the same two launches a step; the whole is their sum."""
+    from nowrongturns.geometry.blocks import Block
+
+    n = 3 * BLOCK + 200
+    cuts = [0, 3, BLOCK + 7, BLOCK + 10, 3 * BLOCK + 1, n]
+    blocks = [Block(f"b{i}", a, b) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
+    rng = np.random.default_rng(11)
+    star = rng.normal(size=n).astype(np.float32)
+    flat = _Flat(rng.normal(size=n).astype(np.float32), np.zeros(n, dtype=np.float32))
+    rec = GeometryRecorder(flat, [torch.from_numpy(star)], 2, 0.1, backend="triton", blocks=blocks)
+    assert type(rec.backend).__name__ == "BlockedTritonSums" and rec.backend.n_chunks == 7  # 1+2+1+2+1
+    ws, gs = [], []
+    for k in range(2):
+        flat.grad.copy_(torch.from_numpy(rng.normal(size=n).astype(np.float32)))
+        ws.append(flat.data.double().cpu().numpy())
+        gs.append(flat.grad.double().cpu().numpy())
+        rec.before_step(k)
+        flat.data.sub_(1e-3 * flat.grad)
+        rec.after_step(k)
+    ws.append(flat.data.double().cpu().numpy())
+    per_block = rec.backend.block_arrays()
+    whole = rec.backend.arrays()
+    s = star.astype(np.float64)
+    for b, arrays in zip(blocks, per_block, strict=True):
+        part = slice(b.start, b.end)
+        for k in range(2):
+            w, g, u = ws[k][part], gs[k][part], ws[k + 1][part] - ws[k][part]
+            d, t = w - s[part], g + 0.1 * ws[k][part]
+            _check(arrays["g_sq"][k], _exact(g, g), f"{b.name} g_sq")
+            _check(arrays["g_dot_d"][k, 0], _exact(g, d), f"{b.name} g_dot_d")
+            _check(arrays["d_sq"][k, 0], _exact(d, d), f"{b.name} d_sq")
+            _check(arrays["wd_g_dot_d"][k, 0], _exact(t, d), f"{b.name} wd_g_dot_d")
+            _check(arrays["u_sq"][k], _exact(u, u), f"{b.name} u_sq")
+            _check(arrays["u_dot_d"][k, 0], _exact(u, d), f"{b.name} u_dot_d")
+    for key in ("g_sq", "g_dot_d", "d_sq", "u_sq", "u_dot_d"):
+        np.testing.assert_array_equal(whole[key], sum(a[key] for a in per_block))
+
+
 @pytest.mark.parametrize("wd, update", [(True, True), (False, False)])
 def test_final_sum_adds_each_column_over_several_iterations_and_stores_it_in_its_place(wd, update):
     # 11 blocks of partials summed 4 at a time: own sums land in row 3, update sums in row 2 (the step
@@ -199,13 +241,22 @@ aligned = {(list(step_sig).index(a),): [["tt.divisibility", 16]]
            for a in ("g_ptr", "w_ptr", "prev_ptr", "stars_ptr", "stride", "partials_ptr")}
 finish_sig = {"partials_ptr": "*fp64", "shared_ptr": "*fp64", "per_ptr": "*fp64", "n_blocks": "i32", "row": "i32",
               "u_row": "i32", **dict.fromkeys(["K", *flags, "FINISH_BLOCK"], "constexpr")}
+# The per-block kernels (measure.per_block): chunks cut at the blocks' bounds, a final sum per block.
+blocks_step_sig = {"g_ptr": "*fp32", "w_ptr": "*fp32", "prev_ptr": "*fp32", "stars_ptr": "*fp32", "stride": "i32",
+                   "partials_ptr": "*fp64", "lo_ptr": "*i64", "hi_ptr": "*i64", "n_chunks": "i32", "lam": "fp64",
+                   **dict.fromkeys(["K", *flags, "COPY", "BLOCK"], "constexpr")}
+blocks_finish_sig = {"partials_ptr": "*fp64", "shared_ptr": "*fp64", "per_ptr": "*fp64", "first_ptr": "*i64",
+                     "n_chunks": "i32", "n_parts": "i32", "row": "i32", "u_row": "i32",
+                     **dict.fromkeys(["K", *flags, "FINISH_BLOCK"], "constexpr")}
 out = []
 # What TritonSums launches: a step with or without the previous update, and the update alone.
 for k, wd, (own, update, copy) in itertools.product((1, 3), (False, True), ((1, 0, 1), (1, 1, 1), (0, 1, 0))):
     consts = {"K": k, "OWN": bool(own), "WD": wd and bool(own), "UPDATE": bool(update)}
     for fn, sig, extra, attrs, warps in (
             (ts.step_kernel, step_sig, {"COPY": bool(copy), "BLOCK": ts.BLOCK}, aligned, ts.NUM_WARPS),
-            (ts.finish_kernel, finish_sig, {"FINISH_BLOCK": ts.FINISH_BLOCK}, None, ts.FINISH_WARPS)):
+            (ts.finish_kernel, finish_sig, {"FINISH_BLOCK": ts.FINISH_BLOCK}, None, ts.FINISH_WARPS),
+            (ts.blocks_step_kernel, blocks_step_sig, {"COPY": bool(copy), "BLOCK": ts.BLOCK}, None, ts.NUM_WARPS),
+            (ts.blocks_finish_kernel, blocks_finish_sig, {"FINISH_BLOCK": ts.FINISH_BLOCK}, None, ts.FINISH_WARPS)):
         kernel = triton.compile(ASTSource(fn, sig, {**consts, **extra}, attrs), target=target,
                                 options={"num_warps": warps})
         with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
@@ -235,10 +286,10 @@ def test_kernels_compile_for_an_h100_with_vector_loads_and_no_spills_in_a_step()
     proc = subprocess.run([sys.executable, "-c", COMPILE], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     kernels = json.loads(proc.stdout.splitlines()[-1])
-    assert len(kernels) == 24
+    assert len(kernels) == 48
     # The kernels of every step spill nothing (8 elements a thread spilled hundreds of bytes). The update
     # alone, once a segment, gets a 4-byte spill from ptxas at 32 registers: left as is.
-    every_step = [k for k in kernels if k["OWN"] or k["kernel"] == "finish_kernel"]
+    every_step = [k for k in kernels if k["OWN"] or k["kernel"].endswith("finish_kernel")]
     assert all(k["spill_bytes"] == 0 for k in every_step), [k for k in every_step if k["spill_bytes"]]
     assert all(k["spill_bytes"] <= 16 for k in kernels), [k for k in kernels if k["spill_bytes"]]
     # Full blocks read each vector with 16-byte loads: w, G where the step's own sums are formed,

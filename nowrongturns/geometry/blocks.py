@@ -1,10 +1,12 @@
 """Per-block geometry: the per-step sums of each parameter block, from the same pass as the whole.
 
 A block is a module's own trainable parameters (a convolution's weight, a BatchNorm's weight and bias),
-consecutive in the flat vector w, which lays the parameters out in model.parameters() order. The
-backend of the recorder (fused_cpu, triton or gram) then runs on each block's slice of G, w, w_{t-1}
-and every w*, views of the same buffers: every element is still read once a step, and each block's
-G_b·d_b, ‖G_b‖², ‖d_b‖² (and update sums) come out of that pass. The whole is the sum of the blocks in
+consecutive in the flat vector w, which lays the parameters out in model.parameters() order. On a GPU
+the Triton backend cuts its chunks at the blocks' bounds and adds each block's chunks into a row of its
+own: the same two launches a step (triton_sums.BlockedTritonSums). On CPU (Numba, where a call costs
+about a microsecond) and in the torch fallback, the backend runs on each block's slice of G, w, w_{t-1}
+and every w*, views of the same buffers (BlockedSums). Either way every element is read once a step,
+and each block's G_b·d_b, ‖G_b‖², ‖d_b‖² (and update sums) come out of that pass. The whole is the sum of the blocks in
 their fixed order, so per-block sums add up to it to float64 rounding, and one machine always gives
 the same bits; its last bits may differ from those of the same run measured without blocks.
 """
@@ -71,9 +73,13 @@ class BlockedSums:
         return [part.arrays() for part in self.parts]
 
     def arrays(self) -> dict:
-        per_block = self.block_arrays()
-        total = {key: np.array(value, dtype=np.float64, copy=True) for key, value in per_block[0].items()}
-        for arrays in per_block[1:]:  # in block order: a fixed order of the additions
-            for key, value in arrays.items():
-                total[key] += value
-        return total
+        return sum_blocks(self.block_arrays())
+
+
+def sum_blocks(per_block: list[dict]) -> dict:
+    """The whole from its blocks' sums, added in block order (a fixed order of the additions)."""
+    total = {key: np.array(value, dtype=np.float64, copy=True) for key, value in per_block[0].items()}
+    for arrays in per_block[1:]:
+        for key, value in arrays.items():
+            total[key] += value
+    return total

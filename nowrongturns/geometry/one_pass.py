@@ -58,9 +58,13 @@ class FoldedSums:
 
     def arrays(self) -> dict:
         self.flush()
-        shared, per = self.host_arrays()
-        return {
-            "g_sq": shared[:, G_SQ], "wd_g_sq": shared[:, WD_G_SQ], "u_sq": shared[:, U_SQ],
-            "g_dot_d": per[:, :, G_DOT_D], "d_sq": per[:, :, D_SQ],
-            "wd_g_dot_d": per[:, :, WD_G_DOT_D], "u_dot_d": per[:, :, U_DOT_D],
-        }
+        return columns(*self.host_arrays())
+
+
+def columns(shared: np.ndarray, per: np.ndarray) -> dict:
+    """The sums by name from shared [n_steps, N_SHARED] and per [n_steps, targets, N_PER]."""
+    return {
+        "g_sq": shared[:, G_SQ], "wd_g_sq": shared[:, WD_G_SQ], "u_sq": shared[:, U_SQ],
+        "g_dot_d": per[:, :, G_DOT_D], "d_sq": per[:, :, D_SQ],
+        "wd_g_dot_d": per[:, :, WD_G_DOT_D], "u_dot_d": per[:, :, U_DOT_D],
+    }

@@ -74,7 +74,15 @@ class GeometryRecorder:
         else:
             raise ValueError(f"unknown geometry backend {backend!r} (fused_cpu, triton, gram or auto)")
         self.blocks = list(blocks or [])
-        self.backend = BlockedSums(make, flat, w_stars, self.blocks) if self.blocks else make(flat, w_stars)
+        if self.blocks and backend == "triton":  # the blocks from the same two launches a step
+            from nowrongturns.geometry.triton_sums import BlockedTritonSums
+
+            self.backend = BlockedTritonSums(flat, w_stars, n_steps, bool(self.wd),
+                                             [(b.start, b.end) for b in self.blocks])
+        elif self.blocks:
+            self.backend = BlockedSums(make, flat, w_stars, self.blocks)
+        else:
+            self.backend = make(flat, w_stars)
         self.loss = np.full(n_steps, np.nan)
         shared = ["loss", "g_sq", "u_sq"] + (["wd_g_sq"] if self.wd else [])
         per = ["g_dot_d", "d_sq", "u_dot_d"] + (["wd_g_dot_d"] if self.wd else [])

@@ -58,7 +58,16 @@ def _block_sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, n, n_bl
                 K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
                 COPY: tl.constexpr, BLOCK: tl.constexpr, MASKED: tl.constexpr):
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
+    _sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, offs, offs < n, n_blocks, lam, pid,
+          K, OWN, WD, UPDATE, COPY, MASKED)
+
+
+@triton.jit
+def _sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, offs, mask, n_blocks, lam, pid,
+          K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr, COPY: tl.constexpr,
+          MASKED: tl.constexpr):
+    """The partial sums of the elements offs (mask: those that exist) into column pid of the partials, whose
+    rows are n_blocks long."""
     w_raw = _load(w_ptr + offs, mask, MASKED)
     w = w_raw.to(tl.float64)
     out = partials_ptr + pid
@@ -134,6 +143,47 @@ def finish_kernel(partials_ptr, shared_ptr, per_ptr, n_blocks, row, u_row,
     tl.store(dst, total, mask=present)
 
 
+@triton.jit
+def blocks_step_kernel(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, lo_ptr, hi_ptr, n_chunks,
+                       lam: tl.float64, K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
+                       COPY: tl.constexpr, BLOCK: tl.constexpr):
+    """step_kernel over chunks that never straddle two parameter blocks: program pid reduces the elements
+    [lo[pid], hi[pid]) (at most BLOCK of them, within one block) into partial column pid."""
+    pid = tl.program_id(0)
+    lo = tl.load(lo_ptr + pid)
+    hi = tl.load(hi_ptr + pid)
+    offs = lo + tl.arange(0, BLOCK)
+    _sums(g_ptr, w_ptr, prev_ptr, stars_ptr, stride, partials_ptr, offs, offs < hi, n_chunks, lam, pid,
+          K, OWN, WD, UPDATE, COPY, True)
+
+
+@triton.jit(do_not_specialize=["row", "u_row"])
+def blocks_finish_kernel(partials_ptr, shared_ptr, per_ptr, first_ptr, n_chunks, n_parts, row, u_row,
+                         K: tl.constexpr, OWN: tl.constexpr, WD: tl.constexpr, UPDATE: tl.constexpr,
+                         FINISH_BLOCK: tl.constexpr):
+    """finish_kernel per parameter block b = program_id(1): adds column c of the partials over the block's chunks
+    [first[b], first[b + 1]) in chunk order, into shared [rows, P, N_SHARED] and per [rows, P, K, N_PER]."""
+    c = tl.program_id(0)
+    b = tl.program_id(1)
+    f0 = tl.load(first_ptr + b)
+    f1 = tl.load(first_ptr + b + 1)
+    acc = tl.zeros([FINISH_BLOCK], dtype=tl.float64)
+    for start in range(f0, f1, FINISH_BLOCK):
+        idx = start + tl.arange(0, FINISH_BLOCK)
+        acc += tl.load(partials_ptr + c * n_chunks + idx, mask=idx < f1, other=0.0)
+    total = tl.sum(acc, axis=0)
+    per_target = c >= _N_SHARED
+    q = (c - _N_SHARED) % _N_PER
+    j = (c - _N_SHARED) // _N_PER
+    is_update = (c == _U_SQ) | (per_target & (q == _U_DOT_D))
+    wanted = ((c == _G_SQ) | ((c == _WD_G_SQ) & WD) | (per_target & ((q == _G_DOT_D) | (q == _D_SQ)))
+              | (per_target & (q == _WD_G_DOT_D) & WD))
+    present = (is_update & UPDATE) | ((~is_update) & wanted & OWN)
+    rb = tl.where(is_update, u_row, row).to(tl.int64) * n_parts + b
+    dst = tl.where(per_target, per_ptr + (rb * K + j) * _N_PER + q, shared_ptr + rb * _N_SHARED + c)
+    tl.store(dst, total, mask=present)
+
+
 class TritonSums(FoldedSums):
     """The recorder's GPU backend (see the module's docstring)."""
 
@@ -190,3 +240,46 @@ def unavailable_reason(device: torch.device) -> str | None:
     except Exception as e:  # noqa: BLE001 (any failure here means: not on this machine)
         return f"{type(e).__name__}: {e}"
     return None
+
+
+class BlockedTritonSums(TritonSums):
+    """TritonSums with per-block sums from the same two launches a step: the chunks of the step kernel are cut
+    at the parameter blocks' bounds (bounds: [(start, end)], consecutive, covering w), so that no chunk holds
+    two blocks, and the final sum adds each block's chunks into a row of its own. The whole is the blocks'
+    sums added in their order on the host, once a segment (blocks.sum_blocks)."""
+
+    def __init__(self, flat, w_stars, n_steps: int, with_wd: bool, bounds, block: int = BLOCK,
+                 num_warps: int = NUM_WARPS):
+        super().__init__(flat, w_stars, n_steps, with_wd, block, num_warps)
+        dev = self.w.device
+        lo, hi, first = [], [], [0]
+        for start, end in bounds:
+            for a in range(start, end, block):
+                lo.append(a)
+                hi.append(min(a + block, end))
+            first.append(len(lo))
+        self.n_parts, self.n_chunks = len(bounds), len(lo)
+        self.lo, self.hi = (torch.tensor(v, dtype=torch.int64, device=dev) for v in (lo, hi))
+        self.first = torch.tensor(first, dtype=torch.int64, device=dev)
+        self.partials = torch.zeros(N_SHARED + N_PER * self.k, self.n_chunks, dtype=torch.float64, device=dev)
+        self.shared = torch.full((n_steps, self.n_parts, N_SHARED), float("nan"), dtype=torch.float64, device=dev)
+        self.per = torch.full((n_steps, self.n_parts, self.k, N_PER), float("nan"), dtype=torch.float64, device=dev)
+
+    def _launch(self, row: int, u_row: int, lam: float, own: bool, update: bool, copy: bool) -> None:
+        flags = {"K": self.k, "OWN": own, "WD": own and self.with_wd, "UPDATE": update}
+        blocks_step_kernel[(self.n_chunks,)](self.g, self.w, self.w_prev, self.stars, self.stride, self.partials,
+                                             self.lo, self.hi, self.n_chunks, float(lam), COPY=copy,
+                                             BLOCK=self.block, num_warps=self.num_warps, **flags)
+        blocks_finish_kernel[(self.partials.shape[0], self.n_parts)](
+            self.partials, self.shared, self.per, self.first, self.n_chunks, self.n_parts, row, u_row,
+            FINISH_BLOCK=FINISH_BLOCK, num_warps=FINISH_WARPS, **flags)
+
+    def block_arrays(self) -> list[dict]:
+        self.flush()
+        shared, per = self.host_arrays()
+        return [one_pass.columns(shared[:, b], per[:, b]) for b in range(self.n_parts)]
+
+    def arrays(self) -> dict:
+        from nowrongturns.geometry.blocks import sum_blocks
+
+        return sum_blocks(self.block_arrays())
