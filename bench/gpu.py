@@ -11,6 +11,8 @@
 3. Deterministic against fast kernels (ResNet-18 epoch), channels_last under deterministic, and
    the kernels that take the time under each (the cuDNN algorithms deterministic mode picks).
 4. The CIFAR-10 device-resident data path against a 4-worker DataLoader.
+5. Per-block sums (measure.per_block): the CIFAR ResNet-18 step measured as a whole and as a whole plus
+   every block, interleaved (per_block.py; target ≤ 1.02).
 
 `--device cpu --quick` runs the same code on the CPU with tiny sizes (a smoke test of the script
 itself; its figures mean nothing). Each section that fails prints its error and the rest go on.
@@ -337,6 +339,18 @@ def data_path_section(data_dir, device: str, epochs: int, quick: bool, say) -> l
     return ["", "## 4. CIFAR-10 data path", "", line]
 
 
+def per_block_section(device: str, quick: bool, say) -> list[str]:
+    import per_block
+
+    row = per_block.measure(warmup=1, epochs=2 if quick else 4, images=160 if quick else 3200, device=device)
+    ratio = row["per_block/plain (step)"]
+    lines = ["", "## 5. Per-block sums (measure.per_block), CIFAR ResNet-18, batch 128", "",
+             "| blocks | plain step ms | per_block / plain (target ≤ 1.02) |", "|---|---|---|",
+             f"| {row['blocks']} | {row['plain step ms']:.2f} | {ratio:.3f} ({'met' if ratio <= 1.02 else '**missed**'}) |"]
+    say(lines[-1])
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default=str(Path(__file__).resolve().parent / "GPU_RESULTS.md"))
@@ -373,6 +387,7 @@ def main() -> None:
         epochs = 1 if quick else 3
         lines += section(determinism_section, cifar, dev, epochs, say)
         lines += section(data_path_section, cifar, dev, epochs, quick, say)
+        lines += section(per_block_section, dev, quick, say) if dev == "cuda" else []
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import standin_data
+import torch
 from step_overhead import _settings, _Timed
 
 from nowrongturns.geometry.blocks import parameter_blocks
@@ -27,10 +28,15 @@ RESNET18 = {"dataset": "cifar10", "model": "cifar_resnet18", "batch_size": 128, 
             "weight_decay": 1e-6, "threads": 2}
 
 
-def measure(warmup: int = 1, epochs: int = 3, images: int = 640) -> dict:
+def measure(warmup: int = 1, epochs: int = 3, images: int = 640, device: str = "cpu") -> dict:
+    """On a GPU (bench/gpu.py, section 5) the recorder's calls only queue kernels: there the step ratio is
+    the figure, and the timed recorder figures count launch time only."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = standin_data.write_cifar10(Path(tmp) / "data", train_images=images)
-        s = _settings({**RESNET18, "device": "cpu"}, warmup + epochs, data_dir)
+        settings = {**RESNET18, "device": device}
+        if device != "cpu":
+            settings.pop("threads")
+        s = _settings(settings, warmup + epochs, data_dir)
         trainers = {name: Trainer(s, "bench") for name in ("plain", "per_block")}
         spe = trainers["plain"].steps_per_epoch
         blocks = parameter_blocks(trainers["per_block"].model)
@@ -46,6 +52,8 @@ def measure(warmup: int = 1, epochs: int = 3, images: int = 640) -> dict:
                 t0 = time.perf_counter()
                 trainer.run_epoch(rec, first_row=0)
                 rec.recorder.sums()  # the host read of a segment; here once an epoch, the worst case
+                if trainer.device.type == "cuda":
+                    torch.cuda.synchronize(trainer.device)
                 if epoch >= warmup:
                     step_s[name].append((time.perf_counter() - t0) / spe)
                     recorder_s[name] += rec.seconds
