@@ -64,12 +64,15 @@ class Wiring:
     def grad_clip(self, wildcards):
         return self.typed(wildcards).grad_clip
 
+    def trunk_dir_of(self, run_id: str) -> str:
+        return paths.run_dir(self.results, self.pipe.trunk[run_id])
+
     def trunk(self, wildcards) -> str:
         """The run whose reference pass and replay hold this run's (itself, or the longer run it is a prefix of)."""
         return self.pipe.trunk[wildcards.run]
 
     def trunk_dir(self, wildcards) -> str:
-        return paths.run_dir(self.results, self.trunk(wildcards))
+        return self.trunk_dir_of(wildcards.run)
 
     def trunk_w_star(self, wildcards) -> str:
         return paths.w_star(self.trunk_dir(wildcards))
@@ -268,9 +271,6 @@ class Wiring:
     def findings_inputs(self, wildcards) -> list[str]:
         return sorted({run[t] for s in self.findings_studies(wildcards) for run in s["runs"]
                        for k in s["figures"] for t in tables(k)})
-
-    def trunk_dir_of(self, run_id: str) -> str:
-        return paths.run_dir(self.results, self.pipe.trunk[run_id])
 
     def drift_files(self) -> dict[str, str]:
         """{run id: its drift record}, every run of the config."""

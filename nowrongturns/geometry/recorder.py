@@ -24,7 +24,7 @@ import logging
 import numpy as np
 import torch
 
-from nowrongturns.geometry.blocks import BlockedSums
+from nowrongturns.geometry.blocks import BlockedSums, sum_blocks
 
 log = logging.getLogger("nowrongturns")
 
@@ -105,7 +105,9 @@ class GeometryRecorder:
 
     def sums(self) -> np.ndarray:
         """The per-step sums in the order of self.columns, one row per step."""
-        a = self.backend.arrays()
+        # One host read a segment: with blocks, the whole is their sum (blocks.sum_blocks), not a second read.
+        per_block = self.backend.block_arrays() if self.blocks else []
+        a = sum_blocks(per_block) if per_block else self.backend.arrays()
         if self.combine is not None:
             a = self.combine(a)
         out = np.full((self.n_steps, len(self.columns)), np.nan)
@@ -115,7 +117,6 @@ class GeometryRecorder:
         out[:, cols["u_sq"]] = a["u_sq"]
         if self.wd:
             out[:, cols["wd_g_sq"]] = a["wd_g_sq"]
-        per_block = self.backend.block_arrays() if self.blocks else []
         if per_block and self.combine is not None:
             per_block = [self.combine(b) for b in per_block]
         for b, arrays in zip(self.blocks, per_block, strict=True):
